@@ -1,0 +1,1 @@
+"""Subcommands of the ``contactless`` CLI, one module each (see ``contactless.cli``)."""

@@ -1,0 +1,96 @@
+"""The node types that both TLV implementations (pure Python and C) return.
+
+A decoded tree is lossless: besides tag and value, each node keeps where it started, how
+its length was written, and the padding bytes that preceded it, so ``encode(decode(x))``
+gives back ``x`` byte for byte.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class TlvList(list["Tlv"]):
+    """An ordered list of sibling nodes (the top level, or a constructed node's children).
+
+    ``trailing`` holds padding bytes (``00``/``FF``) after the last node, kept for
+    re-encoding. ``error`` is set only by ``decode(..., strict=False)``: the
+    :class:`~contactless.errors.TlvError` that stopped decoding, or ``None``.
+    """
+
+    # Class-level defaults: the decoder sets an instance attribute only when non-empty,
+    # which keeps the common case (no padding, no error) free of per-list work.
+    trailing: bytes = b""
+    error: Any = None
+
+
+class Tlv:
+    """One BER-TLV data object.
+
+    Attributes:
+        tag_bytes: the tag as written, e.g. ``b"\\x9f\\x38"``.
+        value: the value bytes (for a constructed object: its encoded children).
+        children: a :class:`TlvList` for a constructed object, else ``None``.
+        offset: position of the tag's first byte in the buffer given to ``decode``.
+        length_form: how many bytes the length field took (1 for short form, 2 for ``81xx``,
+            up to 5 for ``84xxxxxxxx``); re-encoding writes the same form when the value fits.
+        padding: ``00``/``FF`` bytes that stood just before this object.
+    """
+
+    __slots__ = ("children", "length_form", "offset", "padding", "tag_bytes", "value")
+
+    def __init__(
+        self,
+        tag_bytes: bytes,
+        value: bytes,
+        children: TlvList | None = None,
+        offset: int = 0,
+        length_form: int = 1,
+        padding: bytes = b"",
+    ) -> None:
+        self.tag_bytes = tag_bytes
+        self.value = value
+        self.children = children
+        self.offset = offset
+        self.length_form = length_form
+        self.padding = padding
+
+    @property
+    def tag(self) -> int:
+        """The tag as an integer, e.g. ``0x9F38`` (computed on access: decoding stays cheap)."""
+        return int.from_bytes(self.tag_bytes, "big")
+
+    @property
+    def constructed(self) -> bool:
+        """True when bit 6 of the first tag byte is set (the value holds more TLV objects)."""
+        return bool(self.tag_bytes[0] & 0x20)
+
+    @property
+    def tag_hex(self) -> str:
+        """The tag in upper-case hex, e.g. ``"9F38"``."""
+        return self.tag_bytes.hex().upper()
+
+    @property
+    def length(self) -> int:
+        """Length of the value in bytes."""
+        return len(self.value)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Tlv):
+            return NotImplemented
+        return (
+            self.tag_bytes == other.tag_bytes
+            and self.value == other.value
+            and self.children == other.children
+            and self.offset == other.offset
+            and self.length_form == other.length_form
+            and self.padding == other.padding
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable: children may be edited
+
+    def __repr__(self) -> str:
+        extra = f", children={len(self.children)}" if self.children is not None else ""
+        return (
+            f"Tlv({self.tag_hex}, value={self.value.hex().upper()!r}, offset={self.offset}{extra})"
+        )
