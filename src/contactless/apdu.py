@@ -196,7 +196,8 @@ class Response:
         raw = bytes(raw)
         if len(raw) < 2:
             raise RemoteProtocolError(
-                f"a response APDU needs at least SW1 SW2, got {len(raw)} byte(s): {raw.hex().upper()}"
+                "a response APDU needs at least SW1 SW2, "
+                f"got {len(raw)} byte(s): {raw.hex().upper()}"
             )
         return cls(raw[:-2], raw[-2], raw[-1])
 

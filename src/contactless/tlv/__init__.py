@@ -16,36 +16,32 @@ from ._pytlv import (
     Item,
     Value,
     build,
+    decode,
     encode,
     encode_length,
     find,
     find_all,
+    find_value,
     parse_tag,
     walk,
 )
-from ._pytlv import decode as _py_decode
-from ._pytlv import find_value as _py_find_value
 from .node import Tlv, TlvList
 
-IMPLEMENTATION: Literal["c", "python"]
+IMPLEMENTATION: Literal["c", "python"] = "python"
 
-if os.environ.get("CONTACTLESS_PUREPYTHON") == "1":
-    decode = _py_decode
-    find_value = _py_find_value
-    IMPLEMENTATION = "python"
-else:
+if os.environ.get("CONTACTLESS_PUREPYTHON") != "1":
     try:
-        from ._ctlv import decode, find_value  # type: ignore[import-not-found,unused-ignore]
+        from . import _ctlv
     except ImportError:
         if os.environ.get("CONTACTLESS_REQUIRE_C") == "1":
             raise ImportError(
                 "CONTACTLESS_REQUIRE_C=1 but the C TLV accelerator (contactless.tlv._ctlv) "
                 "is not built; reinstall with a C compiler and the Python headers"
             ) from None
-        decode = _py_decode
-        find_value = _py_find_value
-        IMPLEMENTATION = "python"
     else:
+        # The accelerator replaces the reference for the hot functions only.
+        decode = _ctlv.decode
+        find_value = _ctlv.find_value
         IMPLEMENTATION = "c"
 
 __all__ = [
