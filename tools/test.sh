@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev pcsc-tools swig gcc python3-dev)
+APT_PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev pcsc-tools iso-codes swig gcc python3-dev)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
