@@ -76,7 +76,7 @@ def _to_text(nodes: list[Tlv], aid: bytes | None, show_sensitive: bool) -> list[
 
 
 @click.command()
-@click.argument("hex_input", metavar="HEX")
+@click.argument("hex_parts", metavar="HEX...", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of nodes.")
 @click.option(
     "--lenient", is_flag=True, help="On malformed input, print what decoded before the error too."
@@ -86,13 +86,15 @@ def _to_text(nodes: list[Tlv], aid: bytes | None, show_sensitive: bool) -> list[
     is_flag=True,
     help="Show PAN, track data and cardholder name in full (masked by default).",
 )
-def tlv(hex_input: str, as_json: bool, lenient: bool, show_pan: bool) -> None:
+def tlv(hex_parts: tuple[str, ...], as_json: bool, lenient: bool, show_pan: bool) -> None:
     """Decode BER-TLV HEX (or `-` to read hex from stdin) into a tree of EMV data objects.
+
+    HEX may be split over several arguments and may contain spaces or colons.
 
     Malformed input exits with status 2 and one line naming the offset and tag; with
     --lenient the objects decoded before the problem are printed first (still status 2).
     """
-    text = sys.stdin.read() if hex_input == "-" else hex_input
+    text = sys.stdin.read() if hex_parts == ("-",) else " ".join(hex_parts)
     try:
         data = parse_hex(text)
     except ContactlessError as error:

@@ -1,0 +1,99 @@
+"""`contactless tlv`: the tree, the JSON form, stdin, masking and malformed input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from contactless.cli import cli
+
+FCI = "6F1A840E325041592E5359532E4444463031A5088801025F2D02656E"
+RECORD = "701D5A0847617390010100105F2403251231 5F200A4A4F484E2F534D495448"
+
+
+def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, ["tlv", *args], input=stdin)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_tree_names_tags_and_decodes_values() -> None:
+    code, out, _ = run(FCI)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("6F") and "File Control Information" in lines[0]
+    assert any(line.strip().startswith("5F2D") and "= en" in line for line in lines)
+    assert lines[3].startswith("    88")  # nesting shown by indentation
+
+
+def test_json_is_the_decoded_tree() -> None:
+    code, out, _ = run("--json", FCI)
+    assert code == 0
+    tree = json.loads(out)
+    assert [n["tag"] for n in tree] == ["6F"]
+    fci = tree[0]
+    assert (fci["offset"], fci["length"]) == (0, 26)
+    assert [c["tag"] for c in fci["children"]] == ["84", "A5"]
+    lang = fci["children"][1]["children"][1]
+    assert lang == {
+        "tag": "5F2D",
+        "name": "Language Preference",
+        "offset": 23,
+        "length": 2,
+        "value": "656E",
+    }
+    assert "children" not in fci["children"][0]  # primitive nodes carry no children key
+
+
+def test_stdin_and_separators() -> None:
+    code, out, _ = run("-", stdin=FCI.lower() + "\n")
+    assert code == 0 and out.startswith("6F")
+    spaced = " ".join(FCI[i : i + 2] for i in range(0, len(FCI), 2))
+    assert run(spaced)[1] == out
+
+
+def test_card_data_is_masked_unless_asked() -> None:
+    code, out, _ = run(RECORD)
+    assert code == 0
+    assert "4761739001010010" not in out and "476173******0010" in out
+    assert "JOHN/SMITH" not in out and "4A4F484E2F534D495448" not in out
+    code, out, _ = run("--json", RECORD)
+    assert "4761739001010010" not in out and "4A4F484E" not in out
+    assert json.loads(out)[0]["value"] is None  # the template's hex would carry the PAN
+    code, out, _ = run("--show-pan", RECORD)
+    assert "4761739001010010" in out
+
+
+def test_malformed_input_exits_2_with_one_line_naming_the_offset() -> None:
+    code, out, err = run("9F0206000000000100 5A08476173")
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == [
+        "error: malformed TLV at offset 9, tag 5A: "
+        "length 8 runs past the end of the data (3 bytes left)"
+    ]
+
+
+def test_lenient_prints_the_clean_prefix_then_the_error() -> None:
+    code, out, err = run("--lenient", "9F0206000000000100 5A08476173")
+    assert code == 2
+    assert out.startswith("9F02") and "1.00" in out
+    assert "offset 9" in err
+
+
+def test_not_hex_is_a_clear_error() -> None:
+    code, _, err = run("6F1G")
+    assert code == 2 and "'G' at position 3" in err
+
+
+def test_console_script_and_module_entry_point() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "contactless", "tlv", FCI],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Language Preference" in proc.stdout
