@@ -18,6 +18,7 @@ from .errors import ContactlessError
 #: command name -> "module:attribute" of its click command (imported lazily).
 COMMANDS: dict[str, str] = {
     "tlv": "contactless.commands.tlv:tlv",
+    "readers": "contactless.commands.readers:readers",
 }
 
 

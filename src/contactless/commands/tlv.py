@@ -97,8 +97,8 @@ def tlv(hex_parts: tuple[str, ...], as_json: bool, lenient: bool, show_pan: bool
     text = sys.stdin.read() if hex_parts == ("-",) else " ".join(hex_parts)
     try:
         data = parse_hex(text)
-    except ContactlessError as error:
-        click.echo(f"error: {error}", err=True)
+    except ContactlessError as bad_hex:
+        click.echo(f"error: {bad_hex}", err=True)
         sys.exit(2)
     nodes = decode(data, strict=False)
     error: TlvError | None = nodes.error
