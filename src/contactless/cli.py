@@ -19,6 +19,7 @@ from .errors import ContactlessError
 COMMANDS: dict[str, str] = {
     "tlv": "contactless.commands.tlv:tlv",
     "readers": "contactless.commands.readers:readers",
+    "read": "contactless.commands.read:read",
 }
 
 
