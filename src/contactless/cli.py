@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "tlv": "contactless.commands.tlv:tlv",
     "readers": "contactless.commands.readers:readers",
     "read": "contactless.commands.read:read",
+    "emulate": "contactless.commands.emulate:emulate",
 }
 
 

@@ -1,0 +1,151 @@
+"""``contactless read``: read an EMV card (optionally with a test transaction) and print
+what it holds, the PAN masked unless ``--show-pan``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from ..errors import ConfigError, ContactlessError, LocalProtocolError
+
+if TYPE_CHECKING:
+    from ..emv.card import CardData
+
+#: Exit status for a read that failed (reader, card, data) and for a bad invocation
+#: (configuration file, URI, options), so scripts can tell them apart.
+EXIT_READ_FAILED = 1
+EXIT_BAD_SETUP = 2
+
+#: Errors that mean the command was set up wrong rather than the card or reader failing.
+_SETUP_ERRORS = (ConfigError, LocalProtocolError)
+
+
+def _read(
+    uri: str,
+    *,
+    config_path: str | None,
+    amount: int | None,
+    transaction: bool,
+    wait: float,
+    timeout: float,
+) -> CardData:
+    # Imported here: `contactless --help` must not pay for the EMV flow or the transports.
+    from ..emv.driver import run
+    from ..emv.flow import read_flow
+    from ..emv.terminal import TerminalConfig
+    from ..reader import open_reader
+    from ..session import Card
+
+    overrides = {"amount": amount} if amount is not None else {}
+    config = TerminalConfig.load(config_path, **overrides)
+    with open_reader(uri, timeout=timeout) as reader:
+        reader.wait_for_card(wait)
+        card = Card(reader, timeout=timeout)
+        data = run(card, read_flow(config, transaction=transaction))
+        return data.with_reader(uri, card.atr)
+
+
+def _print_table(data: CardData, show_pan: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for name, value in data.summary(show_pan=show_pan):
+        # Text, not markup: card data such as "[VISA]" must be shown as it is.
+        table.add_row(Text(name), Text(value))
+    Console(soft_wrap=True).print(table)
+
+
+@click.command()
+@click.option(
+    "--reader",
+    "-r",
+    "uri",
+    required=True,
+    envvar="CONTACTLESS_READER",
+    metavar="URI",
+    help="Reader URI: pcsc:, pcsc:0, nfc:usb, sim:visa, replay:trace.jsonl ... "
+    "(or set CONTACTLESS_READER).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the card data as JSON.")
+@click.option(
+    "--amount",
+    type=click.IntRange(0, 999_999_999_999),
+    help="Amount in minor units (150 = 1.50), overriding the terminal config.",
+)
+@click.option(
+    "--transaction",
+    is_flag=True,
+    help="Run a test transaction: ask the card for a cryptogram (GENERATE AC).",
+)
+@click.option(
+    "--show-pan",
+    is_flag=True,
+    help="Show the PAN, Track 2 and cardholder name in full (masked by default).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    metavar="FILE",
+    help="Terminal settings (TOML); see docs/terminal-config.md.",
+)
+@click.option(
+    "--tlvs", is_flag=True, help="With --json: add every answer's decoded TLV (masked too)."
+)
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0.001, max=3600),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for a card.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.001, max=600),
+    default=5.0,
+    show_default=True,
+    help="Seconds allowed for each exchange with the card.",
+)
+def read(
+    uri: str,
+    as_json: bool,
+    amount: int | None,
+    transaction: bool,
+    show_pan: bool,
+    config_path: str | None,
+    tlvs: bool,
+    wait: float,
+    timeout: float,
+) -> None:
+    """Read the EMV payment card on the reader at URI.
+
+    Selects the payment application (PPSE, or the terminal's AIDs), sends GET PROCESSING
+    OPTIONS, reads the records, and with --transaction asks for a cryptogram. Prints the
+    application, brand, masked PAN, expiry and more; the full PAN only with --show-pan.
+
+    Exits with 1 when the read fails (no card, card removed, an error status word,
+    malformed data) and 2 for a bad terminal config or reader URI, with one line saying
+    what happened and where.
+    """
+    try:
+        data = _read(
+            uri,
+            config_path=config_path,
+            amount=amount,
+            transaction=transaction,
+            wait=wait,
+            timeout=timeout,
+        )
+    except ContactlessError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(EXIT_BAD_SETUP if isinstance(error, _SETUP_ERRORS) else EXIT_READ_FAILED)
+    if as_json:
+        click.echo(json.dumps(data.to_json(show_pan, include_tlvs=tlvs), indent=2))
+    else:
+        _print_table(data, show_pan)
