@@ -28,12 +28,15 @@ from .errors import (
     TransportError,
     TransportTimeout,
 )
+from .reader import open_reader, read_card, wait_for_card
+from .session import Card
 from .tlv import decode as decode_tlv
 from .tlv import encode as encode_tlv
 
 __all__ = [
     "AtrError",
     "BackendUnavailable",
+    "Card",
     "CardRemoved",
     "ConfigError",
     "ContactlessError",
@@ -54,4 +57,7 @@ __all__ = [
     "__version__",
     "decode_tlv",
     "encode_tlv",
+    "open_reader",
+    "read_card",
+    "wait_for_card",
 ]

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import transport as _registry
-from .transport.base import Transport
+from .transport.base import Tracer, Transport
 
-__all__ = ["open_reader", "wait_for_card"]
+if TYPE_CHECKING:
+    from .emv.card import CardData
+    from .emv.terminal import TerminalConfig
+
+__all__ = ["open_reader", "read_card", "wait_for_card"]
 
 
 @contextmanager
@@ -36,3 +40,38 @@ def wait_for_card(reader: Transport, timeout: float) -> bool:
     """Wait up to ``timeout`` seconds for a card on ``reader``; return True once one is
     there, or raise :class:`~contactless.errors.NoCard`."""
     return reader.wait_for_card(timeout)
+
+
+def read_card(
+    uri: str,
+    *,
+    config: TerminalConfig | None = None,
+    transaction: bool = False,
+    wait: float = 10.0,
+    timeout: float = 5.0,
+    tracer: Tracer | None = None,
+) -> CardData:
+    """Open ``uri``, wait up to ``wait`` seconds for a card, and run the EMV read (with
+    ``transaction=True`` also GENERATE AC); return the :class:`~contactless.emv.card.CardData`.
+
+    ``config`` is the terminal's settings (defaults when ``None``); ``timeout`` bounds each
+    exchange; ``tracer`` sees every exchange (e.g. a trace recorder). Errors are
+    :class:`~contactless.errors.ContactlessError` subclasses naming the command in flight.
+
+    >>> contactless.read_card("sim:visa").brand  # doctest: +SKIP
+    'visa'
+    """
+    # Imported here: opening a reader must not pay for the EMV flow until it is used.
+    from .emv.driver import run
+    from .emv.flow import read_flow
+    from .emv.terminal import TerminalConfig
+    from .session import Card
+
+    config = config if config is not None else TerminalConfig.load()
+    with open_reader(uri, timeout=timeout) as reader:
+        reader.wait_for_card(wait)
+        card = Card(reader, timeout=timeout)
+        if tracer is not None:
+            card.add_tracer(tracer)
+        data = run(card, read_flow(config, transaction=transaction))
+        return data.with_reader(uri, card.atr)

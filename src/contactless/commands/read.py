@@ -33,19 +33,12 @@ def _read(
     timeout: float,
 ) -> CardData:
     # Imported here: `contactless --help` must not pay for the EMV flow or the transports.
-    from ..emv.driver import run
-    from ..emv.flow import read_flow
     from ..emv.terminal import TerminalConfig
-    from ..reader import open_reader
-    from ..session import Card
+    from ..reader import read_card
 
     overrides = {"amount": amount} if amount is not None else {}
     config = TerminalConfig.load(config_path, **overrides)
-    with open_reader(uri, timeout=timeout) as reader:
-        reader.wait_for_card(wait)
-        card = Card(reader, timeout=timeout)
-        data = run(card, read_flow(config, transaction=transaction))
-        return data.with_reader(uri, card.atr)
+    return read_card(uri, config=config, transaction=transaction, wait=wait, timeout=timeout)
 
 
 def _print_table(data: CardData, show_pan: bool) -> None:
