@@ -265,30 +265,36 @@ class Transport(ABC):
                 f"cannot send {describe_apdu(command)}: the transport {self.uri} is closed",
                 remedy="call connect() first, or use contactless.open_reader() as a `with` block",
             )
+        # This is the hot path of every reader: events and log lines are built only when
+        # someone listens (tools/bench_transmit.py holds it within 10% of raw pyscard).
         start = time.perf_counter()
         try:
             response = self._exchange_with_deadline(command, seconds)
         except ContactlessError as error:
-            self._notify(ExchangeEvent(command, None, time.perf_counter() - start, error))
-            logger.debug("%s: %s failed: %s", self.uri, describe_apdu(command), error)
+            if self._tracers:
+                self._notify(ExchangeEvent(command, None, time.perf_counter() - start, error))
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("%s: %s failed: %s", self.uri, describe_apdu(command), error)
             raise
         elapsed = time.perf_counter() - start
-        self._notify(ExchangeEvent(command, response, elapsed, None))
-        # Only the status word is logged: response data may hold a PAN.
-        logger.debug(
-            "%s: %s -> %d byte(s), SW %s in %.1f ms",
-            self.uri,
-            describe_apdu(command),
-            len(response),
-            response[-2:].hex().upper(),
-            elapsed * 1000,
-        )
+        if self._tracers:
+            self._notify(ExchangeEvent(command, response, elapsed, None))
+        if logger.isEnabledFor(logging.DEBUG):
+            # Only the status word is logged: response data may hold a PAN.
+            logger.debug(
+                "%s: %s -> %d byte(s), SW %s in %.1f ms",
+                self.uri,
+                describe_apdu(command),
+                len(response),
+                response[-2:].hex().upper(),
+                elapsed * 1000,
+            )
         return response
 
     def _exchange_with_deadline(self, command: bytes, seconds: float) -> bytes:
         deadline = time.monotonic() + seconds
         # Another thread may be mid-exchange on this reader; wait for it, but not forever.
-        if not self._lock.acquire(timeout=seconds):
+        if not self._lock.acquire(blocking=False) and not self._lock.acquire(timeout=seconds):
             raise TransportTimeout(
                 f"{describe_apdu(command)} not sent: {self.uri} stayed busy with another "
                 f"exchange for {seconds:g} s"
