@@ -38,6 +38,19 @@ _LENGTH_TRUNCATED = "length field is truncated"
 _LENGTH_INDEFINITE = "indefinite length (80) is not allowed"
 _TOO_DEEP = f"nesting is deeper than {MAX_DEPTH} levels"
 
+_BYTES_LIKE = (bytes, bytearray, memoryview)
+_new_node = object.__new__
+# Tags as shared bytes objects, looked up by their first (and second) byte instead of
+# sliced from the buffer: None where the byte does not end a tag there (00/FF padding,
+# xx1F multi-byte starts; for two-byte tags, a second byte with bit 8 set continues).
+_ONE_BYTE_TAGS: tuple[bytes | None, ...] = tuple(
+    None if b in (0x00, 0xFF) or b & 0x1F == 0x1F else bytes((b,)) for b in range(256)
+)
+_TWO_BYTE_TAGS: tuple[tuple[bytes, ...] | None, ...] = tuple(
+    tuple(bytes((b, second)) for second in range(0x80)) if b & 0x1F == 0x1F and b != 0xFF else None
+    for b in range(256)
+)
+
 
 def decode(data: bytes | bytearray | memoryview, *, strict: bool = True) -> TlvList:
     """Decode BER-TLV ``data`` into an ordered list of :class:`Tlv` nodes.
@@ -50,15 +63,24 @@ def decode(data: bytes | bytearray | memoryview, *, strict: bool = True) -> TlvL
     >>> [node.tag_hex for node in decode(bytes.fromhex("9F02060000000001005A0141"))]
     ['9F02', '5A']
     """
-    if not isinstance(data, bytes | bytearray | memoryview):
+    # This loop is the pure-Python hot path, so it trades a little readability for speed
+    # (see docs/benchmarks.md): tags come from lookup tables instead of slices, nodes are
+    # filled slot by slot instead of through Tlv.__init__, and names are bound to locals.
+    if type(data) is bytes:
+        buf = data
+    elif isinstance(data, _BYTES_LIKE):
+        buf = bytes(data)
+    else:
         raise LocalProtocolError(f"decode() needs bytes, not {type(data).__name__}")
-    buf = bytes(data)
     root = out = TlvList()
     append = out.append
     end = len(buf)
     pos = pad_start = depth = 0
     stack: list[tuple[TlvList, int]] = []
+    new_node = _new_node
     node_type = Tlv
+    one_byte_tags = _ONE_BYTE_TAGS
+    two_byte_tags = _TWO_BYTE_TAGS
     try:
         while True:
             if pos >= end:
@@ -73,24 +95,35 @@ def decode(data: bytes | bytearray | memoryview, *, strict: bool = True) -> TlvL
                 depth -= 1
                 continue
             first = buf[pos]
-            if first == 0x00 or first == 0xFF:
+            tag = one_byte_tags[first]
+            if tag is not None:
+                i = pos + 1
+            elif (
+                (row := two_byte_tags[first]) is not None
+                and pos + 1 < end
+                and (second := buf[pos + 1]) < 0x80
+            ):
+                tag = row[second]
+                i = pos + 2
+            elif first == 0x00 or first == 0xFF:
                 pos += 1
                 continue
-            start = pos
-            i = pos + 1
-            if first & 0x1F == 0x1F:
+            else:
+                # xx1F: later bytes continue the tag while their bit 8 is set.
+                i = pos + 1
                 while True:
                     if i >= end:
                         raise TlvError(
-                            f"{_TAG_TRUNCATED} (have {buf[start:i].hex().upper()})", offset=start
+                            f"{_TAG_TRUNCATED} (have {buf[pos:i].hex().upper()})", offset=pos
                         )
-                    if i - start >= 4:
-                        raise TlvError(_TAG_TOO_LONG, offset=start)
+                    if i - pos >= 4:
+                        raise TlvError(_TAG_TOO_LONG, offset=pos)
                     i += 1
                     if not buf[i - 1] & 0x80:
                         break
+                tag = buf[pos:i]
             if i >= end:
-                raise TlvError(_LENGTH_MISSING, offset=start, tag=buf[start:i].hex().upper())
+                raise TlvError(_LENGTH_MISSING, offset=pos, tag=tag.hex().upper())
             length = buf[i]
             if length < 0x80:
                 vstart = i + 1
@@ -99,29 +132,35 @@ def decode(data: bytes | bytearray | memoryview, *, strict: bool = True) -> TlvL
                 form = length - 0x7F
                 vstart = i + form
                 if vstart > end:
-                    raise TlvError(_LENGTH_TRUNCATED, offset=start, tag=buf[start:i].hex().upper())
+                    raise TlvError(_LENGTH_TRUNCATED, offset=pos, tag=tag.hex().upper())
                 length = int.from_bytes(buf[i + 1 : vstart], "big")
             elif length == 0x80:
-                raise TlvError(_LENGTH_INDEFINITE, offset=start, tag=buf[start:i].hex().upper())
+                raise TlvError(_LENGTH_INDEFINITE, offset=pos, tag=tag.hex().upper())
             else:
                 raise TlvError(
                     f"length field of {length & 0x7F} bytes is longer than 4",
-                    offset=start,
-                    tag=buf[start:i].hex().upper(),
+                    offset=pos,
+                    tag=tag.hex().upper(),
                 )
             vend = vstart + length
             if vend > end:
                 raise TlvError(
                     f"length {length} runs past the end of the data ({end - vstart} bytes left)",
-                    offset=start,
-                    tag=buf[start:i].hex().upper(),
+                    offset=pos,
+                    tag=tag.hex().upper(),
                 )
-            padding = buf[pad_start:start] if pad_start != start else b""
+            if first & 0x20 and depth >= MAX_DEPTH:
+                raise TlvError(_TOO_DEEP, offset=pos, tag=tag.hex().upper())
+            # The same six fields Tlv.__init__ sets, without the cost of calling it.
+            node = new_node(node_type)
+            node.tag_bytes = tag
+            node.value = buf[vstart:vend]
+            node.offset = pos
+            node.length_form = form
+            node.padding = buf[pad_start:pos] if pad_start != pos else b""
             if first & 0x20:
-                if depth >= MAX_DEPTH:
-                    raise TlvError(_TOO_DEEP, offset=start, tag=buf[start:i].hex().upper())
-                children = TlvList()
-                append(node_type(buf[start:i], buf[vstart:vend], children, start, form, padding))
+                node.children = children = TlvList()
+                append(node)
                 stack.append((out, end))
                 out = children
                 append = children.append
@@ -129,7 +168,8 @@ def decode(data: bytes | bytearray | memoryview, *, strict: bool = True) -> TlvL
                 depth += 1
                 pos = pad_start = vstart
             else:
-                append(node_type(buf[start:i], buf[vstart:vend], None, start, form, padding))
+                node.children = None
+                append(node)
                 pos = pad_start = vend
     except TlvError as error:
         if strict:

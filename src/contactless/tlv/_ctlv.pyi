@@ -1,0 +1,6 @@
+"""Types of the C accelerator; the behaviour is that of ``_pytlv.decode``/``find_value``."""
+
+from .node import TlvList
+
+def decode(data: bytes | bytearray | memoryview, *, strict: bool = True) -> TlvList: ...
+def find_value(data: bytes | bytearray | memoryview, tag: int | str | bytes) -> bytes | None: ...
