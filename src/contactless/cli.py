@@ -21,6 +21,9 @@ COMMANDS: dict[str, str] = {
     "readers": "contactless.commands.readers:readers",
     "read": "contactless.commands.read:read",
     "emulate": "contactless.commands.emulate:emulate",
+    "record": "contactless.commands.record:record",
+    "replay": "contactless.commands.replay:replay",
+    "trace": "contactless.commands.trace:trace",
 }
 
 

@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -50,12 +50,16 @@ def read_card(
     wait: float = 10.0,
     timeout: float = 5.0,
     tracer: Tracer | None = None,
+    on_card: Callable[[Transport], object] | None = None,
+    **options: Any,
 ) -> CardData:
     """Open ``uri``, wait up to ``wait`` seconds for a card, and run the EMV read (with
     ``transaction=True`` also GENERATE AC); return the :class:`~contactless.emv.card.CardData`.
 
     ``config`` is the terminal's settings (defaults when ``None``); ``timeout`` bounds each
-    exchange; ``tracer`` sees every exchange (e.g. a trace recorder). Errors are
+    exchange; ``tracer`` sees every exchange; ``on_card(reader)`` is called once a card is
+    present (``trace.Recorder.attach`` notes the ATR there); ``options`` go to the backend
+    (e.g. ``trace=`` for ``replay:``). Errors are
     :class:`~contactless.errors.ContactlessError` subclasses naming the command in flight.
 
     >>> contactless.read_card("sim:visa").brand  # doctest: +SKIP
@@ -68,8 +72,10 @@ def read_card(
     from .session import Card
 
     config = config if config is not None else TerminalConfig.load()
-    with open_reader(uri, timeout=timeout) as reader:
+    with open_reader(uri, timeout=timeout, **options) as reader:
         reader.wait_for_card(wait)
+        if on_card is not None:
+            on_card(reader)
         card = Card(reader, timeout=timeout)
         if tracer is not None:
             card.add_tracer(tracer)

@@ -41,6 +41,20 @@ def _read(
     return read_card(uri, config=config, transaction=transaction, wait=wait, timeout=timeout)
 
 
+def exit_status(error: ContactlessError) -> int:
+    """The exit status for a failed read: 2 for a bad setup, 1 for a failed read."""
+    return EXIT_BAD_SETUP if isinstance(error, _SETUP_ERRORS) else EXIT_READ_FAILED
+
+
+def print_card_data(data: CardData, *, as_json: bool, show_pan: bool, tlvs: bool) -> None:
+    """Print what `contactless read` prints: a table, or JSON (``tlvs``: with every
+    answer's TLV); masked unless ``show_pan``. `contactless replay` prints the same."""
+    if as_json:
+        click.echo(json.dumps(data.to_json(show_pan, include_tlvs=tlvs), indent=2))
+    else:
+        _print_table(data, show_pan)
+
+
 def _print_table(data: CardData, show_pan: bool) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -137,8 +151,5 @@ def read(
         )
     except ContactlessError as error:
         click.echo(f"error: {error}", err=True)
-        sys.exit(EXIT_BAD_SETUP if isinstance(error, _SETUP_ERRORS) else EXIT_READ_FAILED)
-    if as_json:
-        click.echo(json.dumps(data.to_json(show_pan, include_tlvs=tlvs), indent=2))
-    else:
-        _print_table(data, show_pan)
+        sys.exit(exit_status(error))
+    print_card_data(data, as_json=as_json, show_pan=show_pan, tlvs=tlvs)

@@ -122,7 +122,9 @@ def transport_class(scheme: str) -> type[Transport]:
     loaded, naming the extra to install.
     """
     scheme = scheme.lower().rstrip(":")
-    target = schemes().get(scheme)
+    # Built-ins win over plugins anyway, so only a non-built-in scheme pays for reading the
+    # installed distributions' entry points (about 1.5 ms, on every open otherwise).
+    target = SCHEMES.get(scheme) or schemes().get(scheme)
     if target is None:
         raise ConfigError(
             f"unknown reader scheme {scheme + ':'!r}",

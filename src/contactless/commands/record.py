@@ -1,0 +1,121 @@
+"""``contactless record``: run the EMV read (or a transaction) on a reader and write the
+APDU trace, redacted unless ``--no-redact``, with the terminal's clock and unpredictable
+number pinned so that ``contactless replay`` regenerates the same commands."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import ContactlessError
+
+
+@click.command()
+@click.option(
+    "--reader",
+    "-r",
+    "uri",
+    required=True,
+    envvar="CONTACTLESS_READER",
+    metavar="URI",
+    help="Reader URI: pcsc:, nfc:usb, sim:visa ... (or set CONTACTLESS_READER).",
+)
+@click.option(
+    "--output", "-o", "output", required=True, metavar="FILE", help="Trace file to write (.jsonl)."
+)
+@click.option("--transaction", is_flag=True, help="Also ask the card for a cryptogram.")
+@click.option(
+    "--no-redact",
+    is_flag=True,
+    help="Keep the real PAN, track data and cardholder name in the trace (sensitive!).",
+)
+@click.option("--config", "config_path", metavar="FILE", help="Terminal settings (TOML).")
+@click.option(
+    "--amount",
+    type=click.IntRange(0, 999_999_999_999),
+    help="Amount in minor units, overriding the terminal config.",
+)
+@click.option("--note", metavar="TEXT", help="A note to keep in the trace's header.")
+@click.option("--json", "as_json", is_flag=True, help="Print the card data as JSON.")
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0.001, max=3600),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for a card.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.001, max=600),
+    default=5.0,
+    show_default=True,
+    help="Seconds allowed for each exchange with the card.",
+)
+def record(
+    uri: str,
+    output: str,
+    transaction: bool,
+    no_redact: bool,
+    config_path: str | None,
+    amount: int | None,
+    note: str | None,
+    as_json: bool,
+    wait: float,
+    timeout: float,
+) -> None:
+    """Read the card on the reader at URI and record every APDU to FILE.
+
+    The trace is written even when the read fails part-way (a card pulled away, an error
+    status word), so faults can be replayed too; the exit status is then that of
+    `contactless read` (1: the read failed, 2: bad setup). Nothing is written when no
+    APDU was exchanged.
+    """
+    from ..emv.terminal import TerminalConfig
+    from ..reader import read_card
+    from ..trace import Recorder, pin_terminal, terminal_header, write_trace
+    from ..trace_redact import redact
+    from .read import exit_status, print_card_data
+
+    try:
+        overrides = {"amount": amount} if amount is not None else {}
+        config = pin_terminal(TerminalConfig.load(config_path, **overrides))
+    except ContactlessError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(exit_status(error))
+    recorder = Recorder()
+    failure: ContactlessError | None = None
+    data = None
+    try:
+        data = read_card(
+            uri,
+            config=config,
+            transaction=transaction,
+            wait=wait,
+            timeout=timeout,
+            on_card=recorder.attach,
+        )
+    except ContactlessError as error:
+        failure = error
+    if recorder.entries:
+        try:
+            trace = recorder.trace(
+                terminal=terminal_header(config),
+                flow="transaction" if transaction else "read",
+                note=note,
+                redacted=False,
+            )
+            summary = "NOT redacted: it holds the card's data"
+            if not no_redact:
+                trace, report = redact(trace)
+                summary = f"redacted: {report.pans} PAN(s), {report.names} name(s) replaced"
+            write_trace(trace, output)
+        except (ContactlessError, OSError) as error:
+            click.echo(f"error: cannot write the trace {output}: {error}", err=True)
+            sys.exit(2)
+        click.echo(f"recorded {len(trace.exchanges)} exchange(s) to {output} ({summary})", err=True)
+    if failure is not None:
+        click.echo(f"error: {failure}", err=True)
+        sys.exit(exit_status(failure))
+    assert data is not None
+    print_card_data(data, as_json=as_json, show_pan=False, tlvs=False)

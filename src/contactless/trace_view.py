@@ -1,0 +1,302 @@
+"""Traces for people: the ``trace show`` listing and readable differences (hex with a
+caret, the first differing data object by tag name), card data masked unless asked.
+
+Used by ``contactless trace show``, the pytest plugin's failure reports and
+``pytest_assertrepr_compare``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from . import sw
+from .apdu import Command, Response
+from .errors import ContactlessError
+from .hexutil import to_hex
+from .masking import SENSITIVE_TAGS
+from .tlv import Tlv, decode, walk
+from .tlv.tags import lookup, name_of
+from .trace import Entry, Exchange, Trace, TraceEvent
+
+__all__ = [
+    "explain",
+    "hex_diff",
+    "masked_hex",
+    "mismatch_lines",
+    "show_lines",
+    "tlv_difference",
+]
+
+_MASK = "**"
+
+
+def _is_sensitive(node: Tlv) -> bool:
+    if node.tag_hex in SENSITIVE_TAGS:
+        return True
+    info = lookup(node.tag_bytes)
+    return bool(info and info.sensitive)
+
+
+def _sensitive_bytes(data: bytes) -> set[int]:
+    """Positions of the bytes of sensitive values in ``data`` (empty if it is not TLV)."""
+    hidden: set[int] = set()
+    nodes = decode(data, strict=False)
+    for _, node in walk(nodes):
+        if node.children is None and _is_sensitive(node):
+            start = node.offset + len(node.tag_bytes) + node.length_form
+            hidden.update(range(start, start + len(node.value)))
+    return hidden
+
+
+def masked_hex(data: bytes, *, show_sensitive: bool = False) -> str:
+    """``data`` in hex, the bytes of a PAN, track data or cardholder name as ``**``."""
+    if show_sensitive:
+        return to_hex(data)
+    hidden = _sensitive_bytes(data)
+    return "".join(_MASK if i in hidden else f"{b:02X}" for i, b in enumerate(data))
+
+
+def _aid_in(data: bytes) -> bytes | None:
+    for _, node in walk(decode(data, strict=False)):
+        if node.tag_bytes in (b"\x84", b"\x4f") and node.children is None:
+            return node.value
+    return None
+
+
+def _tlv_text(data: bytes, aid: bytes | None, show_sensitive: bool) -> list[str]:
+    # The tree printer of `contactless tlv`: one look for decoded data everywhere.
+    from .commands.tlv import _to_text
+
+    nodes = decode(data, strict=False)
+    lines = _to_text(nodes, aid, show_sensitive)
+    if nodes.error is not None:
+        lines.append(f"(not valid TLV: {nodes.error})")
+    return lines
+
+
+def _dol_text(entries: Sequence[Entry], index: int, show_sensitive: bool) -> list[str]:
+    from .transport.replay import dol_fields
+
+    fields = dol_fields(entries, index)
+    command = entries[index].command
+    if not fields or command is None:
+        return []
+    lines = []
+    for item in fields:
+        value = command[item.offset : item.offset + item.length]
+        lines.append(f"{to_hex(item.tag):<6} {name_of(item.tag)}  {to_hex(value)}")
+    return lines
+
+
+def _entry_lines(
+    entries: Sequence[Entry], index: int, aid: bytes | None, show_sensitive: bool
+) -> list[str]:
+    entry = entries[index]
+    where = f"line {entry.line}" if entry.line else f"entry {index + 1}"
+    timing = f", {entry.ms:g} ms" if entry.ms is not None else ""
+    if isinstance(entry, TraceEvent):
+        head = f"[{where}{timing}] event: {entry.kind}"
+        lines = [head]
+        if entry.command is not None:
+            lines.append(f"  > {to_hex(entry.command)}  ({_describe(entry.command)})")
+        lines += [f"  {key}: {value}" for key, value in entry.extra.items()]
+        return lines
+    lines = [f"[{where}{timing}] {_describe(entry.command)}"]
+    lines.append(f"  > {to_hex(entry.command)}")
+    lines += [f"      {line}" for line in _dol_text(entries, index, show_sensitive)]
+    response = entry.response
+    lines.append(f"  < {masked_hex(response, show_sensitive=show_sensitive) or '(nothing)'}")
+    if len(response) > 2:
+        lines += [f"      {line}" for line in _tlv_text(response[:-2], aid, show_sensitive)]
+    if len(response) >= 2:
+        ins = entry.command[1] if len(entry.command) > 1 else None
+        lines.append(f"    SW {sw.describe(response[-2:], ins=ins)}")
+    if entry.note:
+        lines.append(f"    note: {entry.note}")
+    return lines
+
+
+def _describe(command: bytes) -> str:
+    try:
+        return Command.from_bytes(command).describe()
+    except ContactlessError:
+        return f"command {to_hex(command)}"
+
+
+def show_lines(trace: Trace, *, show_sensitive: bool = False) -> list[str]:
+    """The ``contactless trace show`` listing: the header, then each exchange with its
+    command described, DOL fields named, the answer's TLV tree and the status word's
+    meaning. Card data is masked unless ``show_sensitive``."""
+    header = trace.header
+    lines = [
+        f"{trace.name}: contactless trace v{header.version}, "
+        f"{len(trace.exchanges)} exchange(s), "
+        f"{len(trace.entries) - len(trace.exchanges)} event(s)"
+        + (
+            ", redacted"
+            if header.redacted
+            else ", NOT redacted"
+            if header.redacted is False
+            else ""
+        )
+    ]
+    for key in ("created", "library", "transport", "reader", "protocol", "flow", "note"):
+        value = getattr(header, key)
+        if value is not None:
+            lines.append(f"  {key}: {value}")
+    if header.atr is not None:
+        lines.append(f"  atr: {to_hex(header.atr)}")
+    if header.ats is not None:
+        lines.append(f"  ats: {to_hex(header.ats)}")
+    if header.terminal:
+        terminal = header.terminal
+        keys = ("amount", "currency", "country", "ttq", "fixed_time", "unpredictable_number")
+        shown = ", ".join(f"{key}={terminal[key]}" for key in keys if key in terminal)
+        lines.append(f"  terminal: {shown}")
+    aid: bytes | None = None
+    for index, entry in enumerate(trace.entries):
+        if isinstance(entry, Exchange) and len(entry.response) > 2:
+            aid = _aid_in(entry.response[:-2]) or aid
+        lines.append("")
+        lines += _entry_lines(trace.entries, index, aid, show_sensitive)
+    return lines
+
+
+# --- differences ----------------------------------------------------------------------------
+
+
+def hex_diff(
+    left: bytes, right: bytes, *, labels: tuple[str, str] = ("left", "right")
+) -> list[str]:
+    """Two byte strings in hex, one above the other, with a caret under the first
+    difference and its offset; sensitive values masked."""
+    offset = next(
+        (i for i, (a, b) in enumerate(zip(left, right, strict=False)) if a != b),
+        min(len(left), len(right)),
+    )
+    width = max(len(label) for label in labels)
+    lines = [
+        f"{labels[0]:<{width}}: {masked_hex(left)}",
+        f"{labels[1]:<{width}}: {masked_hex(right)}",
+        f"{'':<{width}}  {'  ' * offset}^^ byte {offset}"
+        + (f" (lengths {len(left)} and {len(right)})" if len(left) != len(right) else ""),
+    ]
+    return lines
+
+
+def _paths(data: bytes) -> list[tuple[str, Tlv]]:
+    out: list[tuple[str, Tlv]] = []
+    stack: list[str] = []
+    for depth, node in walk(decode(data, strict=False)):
+        del stack[depth:]
+        stack.append(node.tag_hex)
+        out.append(("/".join(stack), node))
+    return out
+
+
+def _value_text(node: Tlv) -> str:
+    if node.children is not None:
+        return f"[{len(node.value)} bytes]"
+    if _is_sensitive(node):
+        return f"[{len(node.value)} bytes, masked]"
+    return to_hex(node.value) or "(empty)"
+
+
+def tlv_difference(left: bytes, right: bytes) -> list[str]:
+    """The first data object that differs between two TLV answers, by path and tag name,
+    e.g. ``6F/A5/9F38 Processing Options Data Object List (PDOL): 9F6604 -> 9F6605``;
+    empty when the answers are not TLV or hold the same objects."""
+    a, b = _paths(left), _paths(right)
+    for (path_a, node_a), (path_b, node_b) in zip(a, b, strict=False):
+        if path_a != path_b:
+            return [
+                f"data objects differ at {path_a} ({name_of(node_a.tag_bytes)}) vs "
+                f"{path_b} ({name_of(node_b.tag_bytes)})"
+            ]
+        if node_a.children is None and node_a.value != node_b.value:
+            return [
+                f"{path_a} {name_of(node_a.tag_bytes)}: "
+                f"{_value_text(node_a)} vs {_value_text(node_b)}"
+            ]
+    if len(a) != len(b):
+        longer, name = (a, "left") if len(a) > len(b) else (b, "right")
+        path, node = longer[min(len(a), len(b))]
+        return [f"only {name} has {path} ({name_of(node.tag_bytes)})"]
+    return []
+
+
+def _command_lines(
+    left: bytes, right: bytes, labels: tuple[str, str] = ("left command", "right command")
+) -> list[str]:
+    from .transport.replay import first_difference
+
+    lines = hex_diff(left, right, labels=labels)
+    difference = first_difference(left, right)
+    if difference is not None:
+        lines.append(f"first difference: {difference.name}")
+    return lines
+
+
+def _response_lines(left: bytes, right: bytes) -> list[str]:
+    lines = hex_diff(left, right, labels=("left answer", "right answer"))
+    lines += tlv_difference(left[:-2], right[:-2])
+    if left[-2:] != right[-2:] and len(left) >= 2 and len(right) >= 2:
+        lines.append(f"status words: {sw.describe(left[-2:])} vs {sw.describe(right[-2:])}")
+    return lines
+
+
+def _entry_difference(left: Entry, right: Entry) -> list[str]:
+    if isinstance(left, Exchange) and isinstance(right, Exchange):
+        lines = [f"exchange {_describe(left.command)}"]
+        if left.command != right.command:
+            lines += _command_lines(left.command, right.command)
+        if left.response != right.response:
+            lines += _response_lines(left.response, right.response)
+        if left.command == right.command and left.response == right.response:
+            lines.append(f"timing or note differ: {left.to_json()} vs {right.to_json()}")
+        return lines
+    return [f"{_entry_name(left)} vs {_entry_name(right)}"]
+
+
+def _entry_name(entry: Entry) -> str:
+    if isinstance(entry, Exchange):
+        return f"exchange {_describe(entry.command)}"
+    return f"event {entry.kind}"
+
+
+def _trace_difference(left: Trace, right: Trace) -> list[str]:
+    if left.header != right.header:
+        keys = [
+            key
+            for key, value in left.header.to_json().items()
+            if right.header.to_json().get(key) != value
+        ]
+        keys += [key for key in right.header.to_json() if key not in left.header.to_json()]
+        return [f"the headers differ in: {', '.join(sorted(set(keys)))}"]
+    for number, (a, b) in enumerate(zip(left.entries, right.entries, strict=False), 1):
+        if a != b:
+            return [f"entry {number} differs:", *_entry_difference(a, b)]
+    return [f"the traces have {len(left.entries)} and {len(right.entries)} entries"]
+
+
+def explain(left: Any, right: Any) -> list[str] | None:
+    """Lines explaining why two traces, entries, commands or responses differ (for
+    ``pytest_assertrepr_compare``), or ``None`` for other types."""
+    if isinstance(left, Trace) and isinstance(right, Trace):
+        return _trace_difference(left, right)
+    if isinstance(left, Exchange | TraceEvent) and isinstance(right, Exchange | TraceEvent):
+        return _entry_difference(left, right)
+    if isinstance(left, Command) and isinstance(right, Command):
+        return _command_lines(left.to_bytes(), right.to_bytes())
+    if isinstance(left, Response) and isinstance(right, Response):
+        return _response_lines(left.to_bytes(), right.to_bytes())
+    return None
+
+
+def mismatch_lines(error: Any) -> list[str]:
+    """A replay mismatch (``transport.replay.ExchangeMismatch``) as a readable report."""
+    lines = [error.message]
+    if error.recorded is not None:
+        lines += hex_diff(error.sent, error.recorded, labels=("sent", "recorded"))
+    return lines

@@ -1,0 +1,272 @@
+"""Redaction: no full PAN of any profile survives in any form, names are replaced, the TLV
+(and the T=0 length announcements) re-encoded, and the trace still replays."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from trace_testkit import PROFILES, VECTORS, record_trace
+
+from contactless.emulator.profiles import load_profile
+from contactless.errors import LocalProtocolError
+from contactless.testing import replay
+from contactless.tlv import decode, walk
+from contactless.trace import Exchange, Trace, TraceEvent, TraceHeader, dumps, read_trace
+from contactless.trace_redact import (
+    NAME_PLACEHOLDERS,
+    luhn_valid,
+    pan_forms,
+    redact,
+    substitute_pan,
+)
+
+ALL_PANS = sorted({app.pan for name in PROFILES for app in load_profile(name).applications})
+ALL_NAMES = sorted(
+    {app.cardholder_name for name in PROFILES for app in load_profile(name).applications} - {None}
+)
+
+#: Every way a read can go: each profile read and transaction, T=0, and the faults.
+RECORDINGS = [
+    *(f"sim:{p}" for p in PROFILES),
+    *(f"sim:{p}?t0=1" for p in PROFILES),
+    "sim:visa?remove_after=4",
+    "sim:jcb?corrupt=B2",
+    "sim:mastercard?corrupt=A8",
+    "sim:amex?sw=B2:6A83",
+]
+
+
+def _leaks(trace: Trace) -> list[str]:
+    """Every form in which a real PAN or name appears anywhere in the trace."""
+    text = dumps(trace)
+    blobs = [text.encode("utf-8")]
+    for entry in trace.entries:
+        blobs.append(entry.command or b"")
+        if isinstance(entry, Exchange):
+            blobs.append(entry.response)
+    found = []
+    for pan in ALL_PANS:
+        ascii_hex = pan.encode("ascii").hex().upper()
+        if pan in text or ascii_hex in text.upper():
+            found.append(f"{pan} in the file text")
+        for blob in blobs:
+            # BCD at either nibble alignment, ASCII digits, and their hex as text.
+            if pan_forms(blob, pan) or pan.encode() in blob or ascii_hex.encode() in blob:
+                found.append(f"{pan} in {blob[:8].hex()}...")
+    for name in ALL_NAMES:
+        if name.encode() in text.encode() or name.encode().hex().upper() in text:
+            found.append(f"name {name!r}")
+        found += [f"name {name!r} in bytes" for blob in blobs if name.encode() in blob]
+    return found
+
+
+@pytest.mark.parametrize("uri", RECORDINGS)
+@pytest.mark.parametrize("transaction", [False, True], ids=["read", "transaction"])
+def test_no_full_pan_or_name_of_any_profile_survives_redaction(uri: str, transaction: bool) -> None:
+    trace = record_trace(uri, transaction=transaction)
+    redacted, report = redact(trace)
+    assert redacted.header.redacted is True
+    assert _leaks(redacted) == []
+    if "?" not in uri or uri.endswith("t0=1"):  # complete reads: the card data is there
+        assert _leaks(trace), "the recording itself must hold the card data redaction removes"
+        assert report.pans == 1 and report.names >= 1
+
+
+def test_the_stored_vectors_hold_no_full_pan_or_name() -> None:
+    paths = sorted(VECTORS.glob("*.jsonl"))
+    assert len(paths) >= 12
+    for path in paths:
+        trace = read_trace(path)
+        assert trace.header.redacted is True, path.name
+        assert _leaks(trace) == [], path.name
+        raw = path.read_bytes()
+        assert not any(pan.encode() in raw for pan in ALL_PANS), path.name
+
+
+def test_the_substitute_keeps_six_and_four_digits_and_passes_luhn() -> None:
+    for pan in ALL_PANS:
+        substitute = substitute_pan(pan)
+        assert len(substitute) == len(pan)
+        assert substitute[:6] == pan[:6] and substitute[-4:] == pan[-4:]
+        assert substitute != pan and luhn_valid(substitute)
+        assert substitute_pan(pan) == substitute  # consistent
+    # A PAN whose middle is already zeros with the right check digit gets nines instead.
+    assert substitute_pan("4761739001010010") == "4761730000010010"
+    assert substitute_pan("4761730000010010") == "4761739999960010"
+    assert luhn_valid("4761739999960010")
+    with pytest.raises(LocalProtocolError):
+        substitute_pan("12345")
+
+
+def test_luhn_known_values() -> None:
+    assert luhn_valid("79927398713")  # the classic example (ISO/IEC 7812-1 annex B)
+    assert not luhn_valid("79927398710")
+    assert all(luhn_valid(pan) for pan in ALL_PANS)
+
+
+def test_the_pan_is_replaced_consistently_everywhere_it_appears() -> None:
+    trace = record_trace("sim:mastercard", transaction=True)
+    real = load_profile("mastercard").applications[0].pan
+    redacted, _ = redact(trace)
+    substitute = substitute_pan(real)
+    places = []
+    for entry in redacted.entries:
+        assert isinstance(entry, Exchange)
+        for _, node in walk(decode(entry.response[:-2], strict=False)):
+            if node.children is None and substitute in node.value.hex().upper():
+                places.append(("BCD", node.tag_hex))
+            if node.children is None and substitute.encode() in node.value:
+                places.append(("ASCII", node.tag_hex))
+    # Application PAN, Track 2 equivalent data, and Track 1 (ASCII) in Mastercard's record.
+    assert {("BCD", "5A"), ("BCD", "57"), ("ASCII", "56")} <= set(places)
+    assert replay(redacted).pan == substitute
+
+
+@pytest.mark.parametrize(
+    ("uri", "tags"),
+    [("sim:unionpay", {"5F20", "9F0B"}), ("sim:mastercard", {"5F20", "56"})],
+)
+def test_names_are_replaced_by_the_placeholder_and_lengths_re_encoded(
+    uri: str, tags: set[str]
+) -> None:
+    trace = record_trace(uri)
+    redacted, report = redact(trace)
+    assert report.names >= 1
+    seen = set()
+    for entry in redacted.entries:
+        assert isinstance(entry, Exchange)
+        nodes = decode(entry.response[:-2])  # strict: every length was re-encoded
+        for _, node in walk(nodes):
+            if node.tag_bytes in NAME_PLACEHOLDERS:
+                assert node.value == NAME_PLACEHOLDERS[node.tag_bytes]
+                seen.add(node.tag_hex)
+            if node.tag_hex == "56":
+                assert b"^REDACTED/CARDHOLDER^" in node.value
+                seen.add("56")
+    assert seen == tags
+
+
+def test_track_discretionary_data_is_zeroed() -> None:
+    redacted, _ = redact(record_trace("sim:visa"))
+    track2 = next(
+        node.value.hex().upper()
+        for entry in redacted.entries
+        if isinstance(entry, Exchange)
+        for _, node in walk(decode(entry.response[:-2], strict=False))
+        if node.tag_hex == "57"
+    )
+    _, _, rest = track2.partition("D")
+    assert rest[:7] == "2812201"  # expiry and service code kept
+    assert set(rest[7:].rstrip("F")) == {"0"}
+
+
+def test_t0_answers_are_reshaped_with_their_announced_lengths() -> None:
+    trace = record_trace("sim:mastercard?t0=1", transaction=True)
+    redacted, _ = redact(trace)
+    entries = redacted.entries
+    for index, entry in enumerate(entries[:-1]):
+        following = entries[index + 1]
+        assert isinstance(entry, Exchange) and isinstance(following, Exchange)
+        if entry.response[-2] == 0x6C:  # wrong Le: re-issued with Le = SW2, answered in full
+            assert following.command[-1] == entry.response[-1]
+            assert len(following.response) - 2 == (entry.response[-1] or 256)
+        if entry.response[-2] == 0x61:  # more data: GET RESPONSE with Le = SW2
+            assert following.command[1] == 0xC0
+            assert following.command[-1] == entry.response[-1]
+    changed = [
+        (a.command, b.command)
+        for a, b in zip(trace.entries, redacted.entries, strict=True)
+        if isinstance(a, Exchange) and isinstance(b, Exchange) and a.command != b.command
+    ]
+    assert changed, "the record holding the name is re-issued with the new length"
+    assert replay(redacted).cardholder_name == "REDACTED/CARDHOLDER"
+
+
+def test_answers_that_are_not_tlv_are_still_redacted() -> None:
+    trace = record_trace("sim:mastercard?corrupt=B2")
+    assert any(
+        isinstance(e, Exchange) and decode(e.response[:-2], strict=False).error
+        for e in trace.entries
+    )
+    redacted, _ = redact(trace)
+    assert _leaks(redacted) == []
+
+
+def test_events_and_header_text_are_redacted_too() -> None:
+    pan = ALL_PANS[0]
+    trace = Trace(
+        TraceHeader(note=f"card {pan} at the till", reader="reader"),
+        (
+            Exchange(
+                bytes.fromhex("00B2010C00"),
+                bytes.fromhex("70 0A 5A 08") + bytes.fromhex(pan) + bytes.fromhex("9000"),
+                note=f"PAN {pan}",
+            ),
+            TraceEvent("error", bytes.fromhex("00B2011400"), extra={"message": f"bad {pan}"}),
+        ),
+    )
+    redacted, report = redact(trace)
+    assert report.pans == 1
+    assert pan not in dumps(redacted)
+    assert substitute_pan(pan) in (redacted.header.note or "")
+
+
+def test_a_redacted_trace_is_left_as_it_is() -> None:
+    redacted, _ = redact(record_trace("sim:visa"))
+    again, report = redact(redacted)
+    assert again is redacted and report.pans == 0
+
+
+def test_lengths_that_cannot_be_announced_keep_the_old_ones() -> None:
+    # A T=0 answer of 256 bytes (announced as 6C00) cannot grow: the placeholder is cut to
+    # the name's own length instead, and no length moves.
+    content = bytes.fromhex("5F2005") + b"AB CD" + bytes.fromhex("9F7CF2") + bytes(0xF2)
+    body = bytes.fromhex("7081FD") + content
+    assert len(body) == 256
+    trace = Trace(
+        TraceHeader(),
+        (
+            Exchange(bytes.fromhex("00B2010C00"), bytes.fromhex("6C00")),
+            Exchange(bytes.fromhex("00B2010C00"), body + bytes.fromhex("9000")),
+        ),
+    )
+    redacted, report = redact(trace)
+    assert report.names == 1
+    announce, answer = redacted.entries
+    assert announce == trace.entries[0]
+    assert isinstance(answer, Exchange)
+    assert answer.response == body.replace(b"AB CD", b"REDAC") + bytes.fromhex("9000")
+
+
+def test_pan_forms_finds_bcd_at_any_nibble_and_ascii() -> None:
+    pan = "4761739001010010"
+    assert pan_forms(bytes.fromhex(pan), pan) == ["BCD"]
+    assert pan_forms(bytes.fromhex("0" + pan + "F"), pan) == ["BCD"]  # odd nibble
+    assert pan_forms(b"xx" + pan.encode() + b"yy", pan) == ["ASCII"]
+    assert pan_forms(bytes.fromhex("4761739001010011"), pan) == []
+
+
+def test_redaction_refuses_to_return_a_leaking_trace(monkeypatch: pytest.MonkeyPatch) -> None:
+    import contactless.trace_redact as module
+
+    monkeypatch.setattr(module, "_same_length", lambda data, pans, names: data)
+    trace = record_trace("sim:visa")
+    with pytest.raises(Exception, match="redaction failed: a PAN is still in the trace"):
+        redact(trace)
+
+
+def test_the_cli_redacts_a_trace_file(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from contactless.cli import cli
+    from contactless.trace import write_trace
+
+    source, target = tmp_path / "raw.jsonl", tmp_path / "safe.jsonl"
+    write_trace(record_trace("sim:jcb"), source)
+    result = CliRunner().invoke(cli, ["trace", "redact", str(source), "-o", str(target)])
+    assert result.exit_code == 0, result.output
+    assert "1 PAN(s), 1 name(s) replaced" in result.stderr
+    assert _leaks(read_trace(target)) == []
+    assert dataclasses.replace(read_trace(target).header, redacted=None).redacted is None
