@@ -24,6 +24,8 @@ COMMANDS: dict[str, str] = {
     "record": "contactless.commands.record:record",
     "replay": "contactless.commands.replay:replay",
     "trace": "contactless.commands.trace:trace",
+    "selftest": "contactless.commands.selftest:selftest",
+    "baseline": "contactless.commands.baseline:baseline",
 }
 
 

@@ -306,16 +306,26 @@ class TerminalConfig:
             raise ConfigError(f"terminal config {name}: cannot read: {error.strerror}") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
             raise ConfigError(f"terminal config {name}: not valid TOML: {error}") from None
+        return cls.from_mapping(document, source=name, **overrides)
+
+    @classmethod
+    def from_mapping(
+        cls, document: Mapping[str, Any], *, source: str | None = None, **overrides: Any
+    ) -> TerminalConfig:
+        """Settings from an already parsed TOML document (the same keys :meth:`load` reads),
+        then ``overrides``. A ``[selftest]`` table is skipped: it belongs to
+        ``contactless selftest`` (docs/selftest.md), which shares the terminal's file.
+        Errors are :class:`~contactless.errors.ConfigError` naming ``source`` and the key.
+        """
+        where = f"terminal config {source}: " if source else ""
         try:
-            settings = _settings_from_toml(document)
+            settings = _settings_from_toml({k: v for k, v in document.items() if k != "selftest"})
             settings.update(overrides)
-            return cls(**settings, source=name)
+            return cls(**settings, source=source)
         except _SettingError as error:
-            raise ConfigError(
-                f"terminal config {name}: key {error.key!r}: {error.reason}"
-            ) from None
+            raise ConfigError(f"{where}key {error.key!r}: {error.reason}") from None
         except ConfigError as error:
-            raise ConfigError(f"terminal config {name}: {error.message}") from None
+            raise ConfigError(f"{where}{error.message}") from None
 
 
 # --- TOML values -> field values (each converter names the key in its errors) ---------------
