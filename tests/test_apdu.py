@@ -199,3 +199,38 @@ def test_status_word_only_response_has_no_data() -> None:
 def test_response_shorter_than_a_status_word_is_a_remote_error(wire: str) -> None:
     with pytest.raises(RemoteProtocolError, match="SW1 SW2"):
         Response.from_bytes(bytes.fromhex(wire))
+
+
+@pytest.mark.parametrize("raw", ["00A4040000", 5, None, [0, 0xA4, 4, 0]])
+def test_command_from_non_bytes_is_a_local_protocol_error(raw: object) -> None:
+    with pytest.raises(LocalProtocolError, match="a command APDU must be bytes, not"):
+        Command.from_bytes(raw)  # type: ignore[arg-type]
+
+
+def test_hex_text_given_as_an_apdu_points_at_parse_hex() -> None:
+    with pytest.raises(LocalProtocolError, match="parse_hex"):
+        Command.from_bytes("00A4040000")  # type: ignore[arg-type]
+    with pytest.raises(LocalProtocolError, match="parse_hex"):
+        Response.from_bytes("9000")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("raw", ["9000", 0x9000, None])
+def test_response_from_non_bytes_is_a_local_protocol_error(raw: object) -> None:
+    # Not the card's fault: a caller error, unlike a short answer (RemoteProtocolError).
+    with pytest.raises(LocalProtocolError, match="a response APDU must be bytes, not"):
+        Response.from_bytes(raw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"le": "256"}, {"le": True}, {"le": 1.5}, {"cla": True}, {"extended": "yes"}],
+)
+def test_fields_of_the_wrong_type_are_refused(kwargs: dict[str, object]) -> None:
+    fields: dict[str, object] = {"cla": 0, "ins": 0xB2, "p1": 1, "p2": 0x0C, **kwargs}
+    with pytest.raises(LocalProtocolError):
+        Command(**fields)  # type: ignore[arg-type]
+
+
+def test_with_le_of_the_wrong_type_is_refused() -> None:
+    with pytest.raises(LocalProtocolError, match="Le must be an integer"):
+        Command(0, 0xB2, 1, 0x0C, le=256).with_le("10")  # type: ignore[arg-type]

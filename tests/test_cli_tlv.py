@@ -97,3 +97,67 @@ def test_console_script_and_module_entry_point() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "Language Preference" in proc.stdout
+
+
+def run_bytes(*args: str, stdin: bytes) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, ["tlv", *args], input=stdin)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_empty_input_is_an_error_not_silence() -> None:
+    for args in ([""], ["  "], [":"]):
+        code, out, err = run(*args)
+        assert (code, out) == (2, "")
+        assert err.startswith("error: empty input")
+    code, _, err = run("-", stdin="\n")
+    assert code == 2 and err.startswith("error: empty input")
+
+
+def test_padding_alone_says_there_are_no_objects() -> None:
+    code, out, err = run("0000")
+    assert (code, out, err) == (0, "no TLV objects (2 padding bytes)\n", "")
+    assert run("FF")[:2] == (0, "no TLV objects (1 padding byte)\n")
+
+
+def test_padding_alone_in_json_is_an_empty_list_with_the_note_on_stderr() -> None:
+    code, out, err = run("--json", "0000")
+    assert code == 0 and json.loads(out) == []
+    assert "no TLV objects (2 padding bytes)" in err
+
+
+def test_non_text_stdin_names_the_byte_and_its_position() -> None:
+    code, out, err = run_bytes("-", stdin=b"\xff5A0112")
+    assert (code, out) == (2, "")
+    assert err == "error: stdin is not text (byte 0xFF at position 0)\n"
+    code, _, err = run_bytes("-", stdin=b"5A 01 \xc3\x28")
+    assert code == 2 and "byte 0xC3 at position 6" in err
+
+
+def test_stdin_as_utf8_bytes_still_decodes() -> None:
+    code, out, _ = run_bytes("-", stdin=b"5a 01 12\r\n")
+    assert code == 0 and out.startswith("5A ")
+
+
+def test_aid_chooses_the_scheme_for_scheme_specific_names() -> None:
+    # 9F6E is Form Factor Indicator for Visa, Third Party Data for Mastercard.
+    assert "Third Party Data" in run("--aid", "A0000000041010", "9F6E0100")[1]
+    visa = run("--aid", "A0000000031010", "9F6E0100")[1]
+    assert "Form Factor Indicator" in visa and "Third Party" not in visa
+    # --aid wins over a 4F in the data.
+    code, out, _ = run("--aid", "A0000000041010", "4F07A00000000310109F6E0100")
+    assert code == 0 and "Third Party Data" in out
+    code, out, _ = run("--json", "--aid", "a0:00:00:00:04:10:10", "9F6E0100")
+    assert json.loads(out)[0]["name"] == "Third Party Data"
+
+
+def test_a_bad_aid_is_a_clear_error() -> None:
+    code, _, err = run("--aid", "A000", "9F6E0100")
+    assert code == 2 and "an AID is 5-16 bytes" in err
+    code, _, err = run("--aid", "XYZ", "9F6E0100")
+    assert code == 2 and err.startswith("error: --aid is not hex")
+
+
+def test_help_documents_the_exit_statuses_and_aid() -> None:
+    help_text = CliRunner().invoke(cli, ["tlv", "--help"]).output
+    assert "--aid HEX" in help_text
+    assert "padding" in help_text and "empty input" in help_text

@@ -46,8 +46,19 @@ INS_NAMES: dict[int, str] = {
 
 
 def _check_byte(name: str, value: int) -> None:
-    if not isinstance(value, int) or not 0 <= value <= 0xFF:
-        raise LocalProtocolError(f"{name} must be a byte (0-255), got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0xFF:
+        raise LocalProtocolError(f"{name} must be a byte (0-255), got {value!r:.40}")
+
+
+def _raw_bytes(raw: object, what: str) -> bytes:
+    """``raw`` as ``bytes``; anything else (a hex ``str`` included: bytes are bytes here)
+    is the caller's mistake."""
+    if isinstance(raw, bytes | bytearray | memoryview):
+        return bytes(raw)
+    hint = (
+        " (parse hex text with contactless.hexutil.parse_hex first)" if isinstance(raw, str) else ""
+    )
+    raise LocalProtocolError(f"{what} must be bytes, not {type(raw).__name__}{hint}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +90,12 @@ class Command:
                 )
         if len(self.data) > 65535:
             raise LocalProtocolError(f"command data of {len(self.data)} bytes exceeds 65535")
-        if self.le is not None and not 1 <= self.le <= 65536:
-            raise LocalProtocolError(f"Le must be 1-65536 (or None for no Le), got {self.le}")
+        if self.le is not None and (
+            isinstance(self.le, bool) or not isinstance(self.le, int) or not 1 <= self.le <= 65536
+        ):
+            raise LocalProtocolError(f"Le must be 1-65536 (or None for no Le), got {self.le!r:.40}")
+        if not isinstance(self.extended, bool):
+            raise LocalProtocolError(f"extended must be True or False, got {self.extended!r:.40}")
         if not self.extended and (len(self.data) > 255 or (self.le or 0) > 256):
             object.__setattr__(self, "extended", True)
 
@@ -133,9 +148,10 @@ class Command:
     def from_bytes(cls, raw: bytes | bytearray | memoryview) -> Command:
         """Parse an encoded command, checking that Lc and Le agree with its length.
 
-        Raises :class:`~contactless.errors.LocalProtocolError` naming the inconsistency.
+        Raises :class:`~contactless.errors.LocalProtocolError` naming the inconsistency, or
+        when ``raw`` is not bytes (for hex text, use :func:`contactless.hexutil.parse_hex`).
         """
-        raw = bytes(raw)
+        raw = _raw_bytes(raw, "a command APDU")
         if len(raw) < 4:
             raise LocalProtocolError(
                 f"a command APDU needs at least 4 bytes (CLA INS P1 P2), got {len(raw)}"
@@ -177,7 +193,10 @@ class Command:
         )
 
     def with_le(self, le: int) -> Command:
-        """The same command with another Le (used to re-issue after ``6Cxx``)."""
+        """The same command with another Le (used to re-issue after ``6Cxx``); ``0`` means
+        256, as SW2 of ``6C00`` does."""
+        if isinstance(le, bool) or not isinstance(le, int):
+            raise LocalProtocolError(f"Le must be an integer, got {le!r:.40}")
         return Command(self.cla, self.ins, self.p1, self.p2, self.data, le or 256, self.extended)
 
 
@@ -192,8 +211,9 @@ class Response:
     @classmethod
     def from_bytes(cls, raw: bytes | bytearray | memoryview) -> Response:
         """Split a received response; fewer than 2 bytes is a
-        :class:`~contactless.errors.RemoteProtocolError`."""
-        raw = bytes(raw)
+        :class:`~contactless.errors.RemoteProtocolError`; ``raw`` that is not bytes (hex
+        text included) is a :class:`~contactless.errors.LocalProtocolError`."""
+        raw = _raw_bytes(raw, "a response APDU")
         if len(raw) < 2:
             raise RemoteProtocolError(
                 "a response APDU needs at least SW1 SW2, "

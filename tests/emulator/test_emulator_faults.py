@@ -69,7 +69,7 @@ def test_unknown_key_names_the_valid_ones() -> None:
         ("corrupt=B", "corrupt"),
         ("corrupt=B2,,A8", "corrupt"),
         ("t0=2", "t0"),
-        ("t0=yes", "t0"),
+        ("t0=yep", "t0"),
         ("pin_tries=16", "pin_tries"),
         ("pin_tries=-1", "pin_tries"),
         ("expired=maybe", "expired"),
@@ -92,3 +92,40 @@ def test_garbage_query_and_wrong_types() -> None:
         parse_faults({"seed": 7})  # type: ignore[dict-item]
     with pytest.raises(ConfigError, match="query string or a mapping"):
         parse_faults(42)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("key", ["t0", "expired"])
+@pytest.mark.parametrize(
+    ("spelling", "meaning"),
+    [
+        ("1", True),
+        ("true", True),
+        ("Yes", True),
+        ("ON", True),
+        ("0", False),
+        ("false", False),
+        ("no", False),
+        ("Off", False),
+    ],
+)
+def test_every_yes_no_option_takes_the_same_spellings(
+    key: str, spelling: str, meaning: bool
+) -> None:
+    assert getattr(parse_faults({key: spelling}).card_options, key) is meaning
+
+
+def test_a_bad_yes_no_value_lists_the_spellings() -> None:
+    with pytest.raises(ConfigError, match="expected one of 1, true, yes, on, 0, false, no, off"):
+        parse_faults("expired=maybe")
+
+
+def test_firmware_is_at_most_64_characters() -> None:
+    assert parse_faults({"firmware": "F" * 64}).firmware == "F" * 64
+    with pytest.raises(ConfigError, match=r"firmware=.* is invalid: expected .*1-64 characters"):
+        parse_faults({"firmware": "F" * 65})
+
+
+def test_an_overlong_value_is_refused_without_echoing_it() -> None:
+    with pytest.raises(ConfigError, match="'sw' is 100000 characters long") as caught:
+        parse_faults({"sw": "A" * 100_000})
+    assert len(str(caught.value)) < 200

@@ -190,3 +190,29 @@ def test_missing_and_invalid_files(tmp_path: Path) -> None:
         TerminalConfig.load(_write(tmp_path, "amount = = 3"))
     with pytest.raises(ConfigError, match="cannot read"):
         TerminalConfig.load(tmp_path)  # a directory
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (
+            "fixed_time = 2025-01-02",
+            "2025-01-02 is a date without a time; write 2025-01-02T00:00:00",
+        ),
+        ("fixed_time = 12:30:00", "12:30:00 is a time without a date"),
+        ("amount = 2025-01-02", "expected an integer, got 2025-01-02"),
+        ('[[aid]]\naid = "A0000000031010"\npartial = 1979-05-27', "got 1979-05-27"),
+    ],
+)
+def test_toml_dates_and_times_are_named_as_toml_writes_them(
+    tmp_path: Path, text: str, says: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        TerminalConfig.load(_write(tmp_path, text))
+    assert says in str(caught.value)
+    assert "datetime." not in str(caught.value)  # no Python repr
+
+
+def test_a_fixed_time_at_midnight_is_written_as_a_date_time(tmp_path: Path) -> None:
+    config = TerminalConfig.load(_write(tmp_path, "fixed_time = 2025-01-02T00:00:00"))
+    assert config.now() == datetime(2025, 1, 2)

@@ -308,3 +308,39 @@ def test_decode_builds_nodes_of_the_shared_type(impl: ModuleType) -> None:
     tree = impl.decode(vector("gpo-format1-visa"))
     assert isinstance(tree, TlvList) and isinstance(tree[0], Tlv)
     assert tree[0] == Tlv(b"\x80", bytes.fromhex("1C00080101001001010018030400"), None, 0, 1, b"")
+
+
+@pytest.mark.parametrize("items", [5, None, 1.5, "9F0201FF", b"\x9f\x02\x01\xff"])
+def test_encode_of_a_non_iterable_or_raw_data_is_a_local_error(items: object) -> None:
+    with pytest.raises(LocalProtocolError, match=r"encode\(\) needs an iterable of Tlv nodes"):
+        encode(items)  # type: ignore[arg-type]
+
+
+def test_encode_of_a_single_node_asks_for_a_list() -> None:
+    node = build("5A", b"\x12")
+    with pytest.raises(LocalProtocolError, match="not Tlv"):
+        encode(node)  # type: ignore[arg-type]
+    assert encode([node]).hex().upper() == "5A0112"
+
+
+@pytest.mark.parametrize("item", ["9F", b"\x5a\x00"])
+def test_a_two_character_text_or_two_bytes_is_not_a_pair(item: object) -> None:
+    # Without the check these unpack as (tag, value) and give a misleading message.
+    with pytest.raises(LocalProtocolError, match="expected a Tlv node or a"):
+        encode([item])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("value", [5, None, "5A0112"])
+def test_build_constructed_from_a_non_iterable_is_a_local_error(value: object) -> None:
+    with pytest.raises(LocalProtocolError, match="tag 70 needs an iterable"):
+        build("70", value)  # type: ignore[arg-type]
+
+
+def test_build_accepts_a_memoryview_value() -> None:
+    assert encode([build("5A", memoryview(b"\x12\x34"))]).hex().upper() == "5A021234"
+
+
+@pytest.mark.parametrize(("length", "form"), [("3", 0), (None, 0), (True, 0), (3, "1")])
+def test_encode_length_of_a_non_integer_is_a_local_error(length: object, form: object) -> None:
+    with pytest.raises(LocalProtocolError, match="must be an integer"):
+        encode_length(length, form)  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from click.testing import CliRunner
 
@@ -38,3 +39,13 @@ def test_readers_rejects_a_bad_timeout() -> None:
     result = CliRunner().invoke(cli, ["readers", "--timeout", "0"])
     assert result.exit_code == 2
     assert "Traceback" not in result.output
+
+
+def test_the_command_the_help_suggests_reads_a_listed_reader() -> None:
+    help_text = " ".join(CliRunner().invoke(cli, ["readers", "--help"]).output.split())
+    suggested = re.search(r"`contactless (read [^`]*URI)`", help_text)
+    assert suggested is not None, help_text
+    argv = suggested.group(1).replace("URI", "sim:visa").split()
+    result = CliRunner().invoke(cli, argv)
+    assert result.exit_code == 0, result.output
+    assert "visa" in result.output.lower()

@@ -22,6 +22,7 @@ from contactless.transport.base import (
     ReaderIdentity,
     Transport,
     describe_apdu,
+    format_seconds,
 )
 
 SELECT_PPSE = bytes.fromhex("00A404000E325041592E5359532E444446303100")
@@ -415,3 +416,35 @@ def test_card_present_translates_backend_exceptions() -> None:
 
     with Flaky() as transport, pytest.raises(TransportError, match="bus error"):
         transport.card_present()
+
+
+# --- durations in messages ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (4.99999, "5 s"),
+        (0.999993, "1 s"),
+        (0.25, "0.25 s"),
+        (1.5, "1.5 s"),
+        (1000.0, "1000 s"),
+        (0.00025, "0.25 ms"),
+    ],
+)
+def test_format_seconds_uses_three_significant_digits(seconds: float, text: str) -> None:
+    assert format_seconds(seconds) == text
+
+
+def test_a_timeout_message_shows_a_rounded_duration(blocking: BlockingTransport) -> None:
+    # A deadline computed from the clock arrives as 0.1999987 s: say "0.2 s".
+    with pytest.raises(TransportTimeout) as info:
+        blocking.transmit(SELECT_PPSE, timeout=0.1999987)
+    assert str(info.value).split(" (")[0].endswith("within 0.2 s")
+
+
+def test_no_card_message_shows_a_rounded_duration() -> None:
+    with EchoTransport() as transport:
+        transport.present = False
+        with pytest.raises(NoCard, match=r"after 0\.1 s \("):
+            transport.wait_for_card(0.0999993)

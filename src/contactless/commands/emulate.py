@@ -63,6 +63,7 @@ def _serve_vpcd(request: ServeRequest) -> str:
         stop=request.stop,
         reconnect=not request.once,
         connect_timeout=request.connect_timeout,
+        waiting=request.say,
     )
     return {
         StopReason.STOPPED: "stopped",
@@ -177,7 +178,9 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
     "--connect-timeout",
     type=click.FloatRange(min=0.1),
     metavar="SECONDS",
-    help="Give up if the reader side cannot be reached within this time (default: wait).",
+    help="Give up if the reader side cannot be reached within this time. Default: while "
+    "the connection is refused (vpcd not up yet), wait until Ctrl-C, saying so once; a host "
+    "that does not resolve or a bad port fails at once.",
 )
 def emulate(
     profile: str,

@@ -22,8 +22,8 @@ _CARD_TEXT = {True: "yes", False: "no", None: "?"}
     help="Seconds to give the backends to answer.",
 )
 def readers(as_json: bool, timeout: float) -> None:
-    """List readers by URI (open one with `contactless read URI`), and backends that
-    cannot be used here with the reason."""
+    """List readers by URI (read a card on one with `contactless read --reader URI`), and
+    backends that cannot be used here with the reason."""
     found = detect(timeout=timeout)
     if as_json:
         payload = {"readers": [dataclasses.asdict(info) for info in found]}

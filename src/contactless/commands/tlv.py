@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -75,6 +75,37 @@ def _to_text(nodes: list[Tlv], aid: bytes | None, show_sensitive: bool) -> list[
     return lines
 
 
+#: Exit status for malformed, non-hex or empty input.
+EXIT_BAD_INPUT = 2
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def _read_stdin() -> str:
+    """Standard input as text, read as bytes so that a non-text byte is reported by value
+    and position (not as Python's surrogate escape ``'\\udcff'``)."""
+    raw = sys.stdin.buffer.read()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        _fail(f"stdin is not text (byte 0x{raw[error.start]:02X} at position {error.start})")
+
+
+def _parse_aid(text: str | None) -> bytes | None:
+    if text is None:
+        return None
+    try:
+        aid = parse_hex(text, what="--aid")
+    except ContactlessError as bad_hex:
+        _fail(str(bad_hex))
+    if not 5 <= len(aid) <= 16:
+        _fail(f"--aid {text!r} is {len(aid)} bytes; an AID is 5-16 bytes, e.g. A0000000031010")
+    return aid
+
+
 @click.command()
 @click.argument("hex_parts", metavar="HEX...", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of nodes.")
@@ -86,29 +117,48 @@ def _to_text(nodes: list[Tlv], aid: bytes | None, show_sensitive: bool) -> list[
     is_flag=True,
     help="Show PAN, track data and cardholder name in full (masked by default).",
 )
-def tlv(hex_parts: tuple[str, ...], as_json: bool, lenient: bool, show_pan: bool) -> None:
+@click.option(
+    "--aid",
+    metavar="HEX",
+    help="Name scheme-specific tags for this application (e.g. A0000000041010 for "
+    "Mastercard) instead of the first 4F/84 in the data.",
+)
+def tlv(
+    hex_parts: tuple[str, ...], as_json: bool, lenient: bool, show_pan: bool, aid: str | None
+) -> None:
     """Decode BER-TLV HEX (or `-` to read hex from stdin) into a tree of EMV data objects.
 
-    HEX may be split over several arguments and may contain spaces or colons.
+    HEX may be split over several arguments and may contain spaces or colons. Tags whose
+    meaning depends on the payment scheme are named after the AID given with --aid, else
+    after the first AID (4F) or DF name (84) in the data.
 
-    Malformed input exits with status 2 and one line naming the offset and tag; with
-    --lenient the objects decoded before the problem are printed first (still status 2).
+    \b
+    Exit status:
+      0  decoded; also for padding alone (00/FF bytes), reported as "no TLV objects"
+      2  malformed TLV (one line naming the offset and tag), input that is not hex,
+         or empty input; with --lenient the objects decoded before the problem are
+         printed first (still status 2)
     """
-    text = sys.stdin.read() if hex_parts == ("-",) else " ".join(hex_parts)
+    chosen_aid = _parse_aid(aid)
+    text = _read_stdin() if hex_parts == ("-",) else " ".join(hex_parts)
     try:
         data = parse_hex(text)
     except ContactlessError as bad_hex:
-        click.echo(f"error: {bad_hex}", err=True)
-        sys.exit(2)
+        _fail(str(bad_hex))
+    if not data:
+        _fail("empty input: give BER-TLV as hex, e.g. contactless tlv 9F0206000000000100")
     nodes = decode(data, strict=False)
     error: TlvError | None = nodes.error
     if error is None or lenient:
-        aid = _aid_of(nodes)
+        context = chosen_aid if chosen_aid is not None else _aid_of(nodes)
         if as_json:
-            click.echo(json.dumps(_to_json(nodes, aid, show_pan), indent=2))
+            click.echo(json.dumps(_to_json(nodes, context, show_pan), indent=2))
         else:
-            for line in _to_text(nodes, aid, show_pan):
+            for line in _to_text(nodes, context, show_pan):
                 click.echo(line)
     if error is not None:
-        click.echo(f"error: {error}", err=True)
-        sys.exit(2)
+        _fail(str(error))
+    if not nodes:
+        padding = len(nodes.trailing)
+        note = f"no TLV objects ({padding} padding byte{'s' if padding != 1 else ''})"
+        click.echo(note, err=as_json)  # JSON output stays a valid (empty) list

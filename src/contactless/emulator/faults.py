@@ -11,13 +11,17 @@ muting, removal, hanging, firmware string); the card applies :class:`CardOptions
 ``mute_after``        the card answers this many APDUs, then stays silent
 ``remove_after``      the card leaves the field during APDU number N + 1
 ``hang_after``        the reader stops responding after this many APDUs
-``firmware``          firmware version the reader reports
+``firmware``          firmware version the reader reports (at most 64 characters)
 ``sw``                ``INS:SW`` pairs answered instead, e.g. ``A8:6985,B2:6A83``
 ``corrupt``           INS (hex, comma separated) whose answers carry broken TLV
-``t0``                ``1``: T=0 style answers (61xx / 6Cxx)
+``t0``                yes: T=0 style answers (61xx / 6Cxx)
 ``pin_tries``         initial PIN try counter (0-15; 0 = PIN blocked)
-``expired``           ``1``: the card is past its expiry date
+``expired``           yes: the card is past its expiry date
 ====================  ==================================================================
+
+Yes/no options take the spellings in :data:`BOOLEAN_SPELLINGS` (``1``/``0``, ``true``/
+``false``, ``yes``/``no``, ``on``/``off``, any case); no value may exceed
+:data:`MAX_VALUE_LENGTH` characters.
 
 >>> faults = parse_faults("latency_ms=40&sw=A8:6985&t0=1")
 >>> faults.latency_ms, faults.card_options.sw_override[0xA8], faults.card_options.t0
@@ -35,7 +39,7 @@ from urllib.parse import parse_qsl
 from ..errors import ConfigError
 from .card import CardOptions
 
-__all__ = ["FAULT_KEYS", "Faults", "parse_faults"]
+__all__ = ["BOOLEAN_SPELLINGS", "FAULT_KEYS", "Faults", "parse_faults"]
 
 
 @dataclass(frozen=True)
@@ -73,8 +77,27 @@ def _count(text: str) -> int:
     return value
 
 
+#: How a yes/no option may be spelled (any case), the same for every such option.
+BOOLEAN_SPELLINGS: Mapping[str, bool] = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "on": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+}
+_BOOLEAN_EXPECTED = "one of " + ", ".join(BOOLEAN_SPELLINGS)
+
+#: Longest firmware string a reader reports (the ACR122U's is 10 characters).
+MAX_FIRMWARE_LENGTH = 64
+#: Longest value of any option: room for an sw override of all 256 INS bytes, no more.
+MAX_VALUE_LENGTH = 2048
+
+
 def _flag(text: str) -> bool:
-    return {"0": False, "1": True, "false": False, "true": True}[text.lower()]
+    return BOOLEAN_SPELLINGS[text.lower()]
 
 
 def _byte(text: str) -> int:
@@ -105,7 +128,7 @@ def _pin_tries(text: str) -> int:
 
 
 def _firmware(text: str) -> str:
-    if not text.strip() or not text.isprintable():
+    if not text.strip() or not text.isprintable() or len(text) > MAX_FIRMWARE_LENGTH:
         raise ValueError
     return text
 
@@ -118,12 +141,12 @@ _PARSERS: Mapping[str, tuple[Callable[[str], Any], str]] = {
     "mute_after": (_count, "a count of APDUs >= 0"),
     "remove_after": (_count, "a count of APDUs >= 0"),
     "hang_after": (_count, "a count of APDUs >= 0"),
-    "firmware": (_firmware, "a printable version string"),
+    "firmware": (_firmware, f"a printable version string of 1-{MAX_FIRMWARE_LENGTH} characters"),
     "sw": (_sw_pairs, "INS:SW pairs in hex, comma separated, e.g. A8:6985,B2:6A83"),
     "corrupt": (_ins_list, "INS bytes in hex, comma separated, e.g. B2 or A8,B2"),
-    "t0": (_flag, "0 or 1"),
+    "t0": (_flag, _BOOLEAN_EXPECTED),
     "pin_tries": (_pin_tries, "an integer from 0 to 15"),
-    "expired": (_flag, "0 or 1"),
+    "expired": (_flag, _BOOLEAN_EXPECTED),
 }
 
 #: The valid option names.
@@ -165,12 +188,17 @@ def parse_faults(query: str | Mapping[str, str]) -> Faults:
             raise ConfigError(f"fault option {key!r} is given twice")
         parser, expected = _PARSERS[key]
         if not isinstance(text, str):
-            raise ConfigError(f"fault option {key!r} must be text, not {text!r}")
+            raise ConfigError(f"fault option {key!r} must be text, not {text!r:.40}")
+        if len(text) > MAX_VALUE_LENGTH:
+            raise ConfigError(
+                f"fault option {key!r} is {len(text)} characters long; "
+                f"the limit is {MAX_VALUE_LENGTH}"
+            )
         try:
             values[key] = parser(text.strip())
         except (ValueError, KeyError):
             raise ConfigError(
-                f"fault option {key}={text!r} is invalid: expected {expected}"
+                f"fault option {key}={text!r:.60} is invalid: expected {expected}"
             ) from None
     card = {name: values.pop(key) for key, name in _CARD_FIELDS.items() if key in values}
     return Faults(card_options=CardOptions(**card), **values)

@@ -270,7 +270,13 @@ def parse_address(text: str, *, default_port: int = DEFAULT_PORT) -> tuple[str, 
         ) from None
     if not 1 <= port <= 65535:
         raise ConfigError(f"port {port} in {text!r} is not 1..65535")
-    return host.strip("[]") or DEFAULT_HOST, port
+    host = host.strip("[]")
+    if any(char.isspace() or char in "/?#@" for char in host):
+        raise ConfigError(
+            f"host {host!r} in {text!r} is not a host name or IP address",
+            remedy=f"write it like {DEFAULT_HOST}:{DEFAULT_PORT}",
+        )
+    return host or DEFAULT_HOST, port
 
 
 class VpcdCard:
@@ -285,9 +291,16 @@ class VpcdCard:
 
     def connect(self, timeout: float = 5.0) -> None:
         """Connect to vpcd (the card enters the field). Raises ServiceUnavailable when
-        nothing listens there (pcscd not running, or vpcd not configured)."""
+        nothing listens there (pcscd not running, or vpcd not configured), and ConfigError
+        when the host name does not resolve."""
         try:
             sock = socket.create_connection((self.host, self.port), timeout=timeout)
+        except socket.gaierror as error:
+            # A name that does not resolve will not start resolving by waiting: fail now.
+            raise ConfigError(
+                f"vpcd host {self.host!r} does not resolve ({error.strerror or error})",
+                remedy=f"give an IP address or a known host name, e.g. {DEFAULT_HOST}:{self.port}",
+            ) from None
         except OSError as error:
             raise ServiceUnavailable(
                 f"cannot reach vpcd at {self.host}:{self.port}: {error}",
@@ -355,6 +368,7 @@ def serve(
     stop: threading.Event | None = None,
     reconnect: bool = True,
     connect_timeout: float | None = None,
+    waiting: Callable[[str], None] | None = None,
 ) -> StopReason:
     """Put ``card`` on vpcd's reader at ``address`` and answer pcscd until ``stop`` is
     set, the ``remove_after`` fault removes the card, or (with ``reconnect=False``) vpcd
@@ -363,7 +377,10 @@ def serve(
 
     ``ready(connection)`` is called each time the card is on the reader.
     ``connect_timeout`` bounds the wait for vpcd on the first connection (``None``: wait
-    until stopped); it raises :class:`~contactless.errors.ServiceUnavailable`.
+    until stopped); it raises :class:`~contactless.errors.ServiceUnavailable`. Only a
+    refused or unreachable connection is waited for (vpcd not up yet): a host name that
+    does not resolve raises :class:`~contactless.errors.ConfigError` at once.
+    ``waiting(line)`` is called once, when the first attempt fails and the wait begins.
     The ``contactless emulate --vpcd HOST:PORT`` command calls this.
     """
     host, port = parse_address(address) if isinstance(address, str) else address
@@ -371,15 +388,22 @@ def serve(
     stop = stop or threading.Event()
     first_deadline = None if connect_timeout is None else time.monotonic() + connect_timeout
     delay = RECONNECT_DELAY
-    connected_once = False
+    connected_once = said_waiting = False
     while not stop.is_set():
         connection = VpcdCard(engine, host, port)
         try:
             connection.connect()
-        except ServiceUnavailable:
+        except ServiceUnavailable as error:
             gave_up = first_deadline is not None and time.monotonic() >= first_deadline
             if gave_up and not connected_once:
                 raise
+            if waiting is not None and not said_waiting:
+                said_waiting = True
+                limit = "" if connect_timeout is None else f" for up to {connect_timeout:g} s"
+                waiting(
+                    f"waiting{limit} for vpcd at {host}:{port} ({error.message}; is pcscd "
+                    "running with the vpcd driver?)"
+                )
             if stop.wait(delay):
                 break
             delay = min(delay * 2, RECONNECT_DELAY_MAX)

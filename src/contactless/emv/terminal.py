@@ -20,7 +20,7 @@ import random
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -333,13 +333,13 @@ class TerminalConfig:
 
 def _as_int(key: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"key {key!r}: expected an integer, got {value!r}")
+        raise ConfigError(f"key {key!r}: expected an integer, got {_shown(value)}")
     return value
 
 
 def _as_str(key: str, value: object) -> str:
     if not isinstance(value, str):
-        raise ConfigError(f"key {key!r}: expected a string, got {value!r}")
+        raise ConfigError(f"key {key!r}: expected a string, got {_shown(value)}")
     return value
 
 
@@ -423,7 +423,9 @@ def _aids_from_toml(value: object) -> tuple[SupportedAid, ...]:
             raise ConfigError(f"key '{where}.aid': an AID is 5-16 bytes, got {len(aid)}")
         partial = table.get("partial", True)
         if not isinstance(partial, bool):
-            raise ConfigError(f"key '{where}.partial': expected true or false, got {partial!r}")
+            raise ConfigError(
+                f"key '{where}.partial': expected true or false, got {_shown(partial)}"
+            )
         label = _as_str(f"{where}.label", table.get("label", ""))
         entries.append(SupportedAid(aid, partial, label))
     return tuple(entries)
@@ -443,6 +445,26 @@ def _data_from_toml(value: object) -> dict[bytes, bytes]:
 
 
 def _fixed_clock(key: str, value: object) -> Clock:
-    if not isinstance(value, datetime):
-        raise ConfigError(f"key {key!r}: expected a TOML date-time, got {value!r}")
-    return lambda: value
+    if isinstance(value, datetime):
+        return lambda: value
+    if isinstance(value, date):
+        raise ConfigError(
+            f"key {key!r}: {value.isoformat()} is a date without a time; "
+            f"write {value.isoformat()}T00:00:00"
+        )
+    if isinstance(value, time):
+        raise ConfigError(
+            f"key {key!r}: {value.isoformat()} is a time without a date; "
+            f"write e.g. 2025-01-02T{value.isoformat()}"
+        )
+    raise ConfigError(
+        f"key {key!r}: expected a TOML date-time such as 2025-01-02T12:00:00, got {_shown(value)}"
+    )
+
+
+def _shown(value: object) -> str:
+    """A TOML value as the file spells it, for messages: dates and times in ISO form
+    (not ``datetime.date(2025, 1, 2)``), anything else as its repr, cut short."""
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return f"{value!r:.60}"

@@ -181,6 +181,10 @@ def decode(data: bytes | bytearray | memoryview, *, strict: bool = True) -> TlvL
 def encode_length(length: int, form: int = 0) -> bytes:
     """Encode a BER length. ``form`` asks for a field of that many bytes (as decoded);
     when the length does not fit in it, or ``form`` is 0, the minimal form is used."""
+    if isinstance(length, bool) or not isinstance(length, int):
+        raise LocalProtocolError(f"a TLV length must be an integer, got {length!r:.40}")
+    if isinstance(form, bool) or not isinstance(form, int):
+        raise LocalProtocolError(f"a TLV length form must be an integer, got {form!r:.40}")
     if length < 0:
         raise LocalProtocolError(f"a TLV length cannot be negative ({length})")
     if form == 1 and length < 0x80:
@@ -237,23 +241,48 @@ def build(tag: int | str | bytes, value: Value) -> Tlv:
     tag_bytes = parse_tag(tag)
     constructed = bool(tag_bytes[0] & 0x20)
     children: TlvList | None = None
-    if isinstance(value, bytes | bytearray):
+    if isinstance(value, _BYTES_LIKE):
         raw = bytes(value)
         if constructed:
             children = decode(raw)
     else:
         if not constructed:
             raise LocalProtocolError(
-                f"tag {tag_bytes.hex().upper()} is primitive: its value must be bytes"
+                f"tag {tag_bytes.hex().upper()} is primitive: its value must be bytes, "
+                f"not {type(value).__name__}"
             )
-        children = TlvList(_as_node(item) for item in value)
+        where = f"tag {tag_bytes.hex().upper()}"
+        children = TlvList(_as_node(item) for item in _items(value, where))
         raw = encode(children)
     return Tlv(tag_bytes, raw, children, 0, 0)
+
+
+def _items(items: object, what: str) -> Iterator[Item]:
+    """Iterate ``items`` (nodes or pairs), turning a value that is not a sequence of them
+    (a number, ``None``, text or bytes, whose iteration yields characters or ints) into a
+    :class:`LocalProtocolError` naming ``what`` was given it."""
+    if isinstance(items, (str, int, Tlv, *_BYTES_LIKE)) or items is None:
+        raise LocalProtocolError(
+            f"{what} needs an iterable of Tlv nodes or (tag, value) pairs, "
+            f"not {type(items).__name__}"
+        )
+    try:
+        return iter(items)  # type: ignore[call-overload, no-any-return]
+    except TypeError:
+        raise LocalProtocolError(
+            f"{what} needs an iterable of Tlv nodes or (tag, value) pairs, "
+            f"not {type(items).__name__}"
+        ) from None
 
 
 def _as_node(item: Item) -> Tlv:
     if isinstance(item, Tlv):
         return item
+    if isinstance(item, (str, *_BYTES_LIKE)):
+        # A 2-character string or 2-byte value would unpack as a "pair": refuse it here.
+        raise LocalProtocolError(
+            f"expected a Tlv node or a (tag, value) pair, got {type(item).__name__} {item!r:.60}"
+        )
     try:
         tag, value = item
     except (TypeError, ValueError):
@@ -271,6 +300,7 @@ def encode(items: Iterable[Item]) -> bytes:
     length is recomputed (keeping the original form when the new length fits in it).
     """
     parts: list[bytes] = []
+    _items(items, "encode()")  # check the argument itself before any work
     _encode_into(items, parts, 0)
     return b"".join(parts)
 

@@ -45,6 +45,7 @@ __all__ = [
     "Transport",
     "check_timeout",
     "describe_apdu",
+    "format_seconds",
 ]
 
 logger = logging.getLogger("contactless.transport")
@@ -110,6 +111,15 @@ def describe_apdu(apdu: bytes) -> str:
         return Command.from_bytes(apdu).describe()
     except ContactlessError:
         return f"command {apdu.hex().upper()}"
+
+
+def format_seconds(seconds: float) -> str:
+    """A duration for messages, to 3 significant digits: ``"5 s"`` for 4.99999 (a deadline
+    computed from the clock), ``"0.25 s"``, ``"1000 s"`` (never an exponent)."""
+    if 0 < seconds < 0.001:
+        return f"{seconds * 1000:.3g} ms"
+    text = f"{seconds:.3g}"
+    return f"{seconds:.0f} s" if "e" in text else f"{text} s"
 
 
 def check_timeout(timeout: float, what: str = "timeout") -> float:
@@ -297,13 +307,13 @@ class Transport(ABC):
         if not self._lock.acquire(blocking=False) and not self._lock.acquire(timeout=seconds):
             raise TransportTimeout(
                 f"{describe_apdu(command)} not sent: {self.uri} stayed busy with another "
-                f"exchange for {seconds:g} s"
+                f"exchange for {format_seconds(seconds)}"
             )
         try:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TransportTimeout(
-                    f"{describe_apdu(command)} not sent: no time left of {seconds:g} s"
+                    f"{describe_apdu(command)} not sent: no time left of {format_seconds(seconds)}"
                 )
             if self.enforces_deadline:
                 raw = self._call_backend(command, remaining)
@@ -348,7 +358,7 @@ class Transport(ABC):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TransportTimeout(
-                f"{describe_apdu(command)} not sent: no time left of {seconds:g} s"
+                f"{describe_apdu(command)} not sent: no time left of {format_seconds(seconds)}"
             )
         outcome: list[bytes | BaseException] = []
         done = threading.Event()
@@ -366,7 +376,8 @@ class Transport(ABC):
         if not done.wait(remaining):
             self._stuck = worker
             raise TransportTimeout(
-                f"no answer to {describe_apdu(command)} from {self.uri} within {seconds:g} s"
+                f"no answer to {describe_apdu(command)} from {self.uri} "
+                f"within {format_seconds(seconds)}"
             )
         result = outcome[0]
         if isinstance(result, BaseException):
@@ -399,7 +410,7 @@ class Transport(ABC):
             )
         if self._wait_for_card(time.monotonic() + seconds):
             return True
-        raise NoCard(f"no card on {self.uri} after {seconds:g} s")
+        raise NoCard(f"no card on {self.uri} after {format_seconds(seconds)}")
 
     def _wait_for_card(self, deadline: float) -> bool:
         """Return True once a card is present, False at ``deadline`` (a monotonic time).

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import errno
 import logging
+import re
 import select
+import socket
 import struct
 import threading
 import time
@@ -51,6 +53,7 @@ __all__ = [
     "TAG_ERRNO",
     "NfcTransport",
     "Translation",
+    "check_device_path",
     "import_nfcpy",
     "translate_error",
 ]
@@ -195,9 +198,19 @@ def _nfcpy_class(spec: str) -> type[BaseException] | None:
     return found if isinstance(found, type) and issubclass(found, BaseException) else None
 
 
+#: A udp:HOST:PORT whose host name does not resolve (socket.gaierror): waiting won't help.
+_UNRESOLVED_HOST = Translation(
+    ConfigError,
+    "the host in {where} does not resolve ({detail})",
+    "give an IP address or a known host name, e.g. nfc:udp:127.0.0.1:54321",
+)
+
+
 def _rule_for(error: BaseException, phase: str) -> Translation:
     if nfc_diagnostics.libusb_missing(error):
         return _LIBUSB
+    if isinstance(error, socket.gaierror):
+        return _UNRESOLVED_HOST
     if isinstance(error, ImportError):
         return _MISSING_MODULE
     tag_error = _nfcpy_class("nfc.tag:TagCommandError")
@@ -319,6 +332,7 @@ class NfcTransport(Transport):
             raise ConfigError(f"{uri!r} is not an nfc: URI")
         #: The nfcpy device path (``usb``, ``udp:127.0.0.1:54321``...).
         self.path = path.strip() or "usb"
+        check_device_path(self.path, uri)
         self._clf: Any = None
         self._card: _ActiveCard | None = None
         # One nfcpy operation at a time: sensing runs on worker threads, exchanges on the
@@ -739,6 +753,73 @@ _FINDING_ERRORS: dict[nfc_diagnostics.FindingKind, type[OpenError]] = {
     nfc_diagnostics.FindingKind.LIBUSB_MISSING: BackendUnavailable,
     nfc_diagnostics.FindingKind.NFCPY_MISSING: BackendUnavailable,
 }
+
+
+# --- device path syntax ---------------------------------------------------------------------
+# nfcpy takes a malformed path for a missing device (or fails with a bare ValueError), so
+# the syntax nfcpy accepts (nfc/clf/transport.py, nfc/clf/device.py) is checked up front.
+
+#: usb, usb:VID[:PID] (hex), usb:BUS[:DEV] (decimal), as nfcpy's USB.find reads them.
+_USB_PATH = re.compile(r"usb(:[0-9a-fA-F]{4}(:[0-9a-fA-F]{4})?|:[0-9]{1,3}(:[0-9]{1,3})?)?")
+#: tty|com[:PORT[:DRIVER]], as nfcpy's TTY.find reads them.
+_TTY_PATH = re.compile(r"(tty|com)(:[a-zA-Z0-9-]*)?(:[a-zA-Z0-9]*)?")
+_HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def check_device_path(path: str, uri: str) -> None:
+    """Check the syntax of an nfcpy device path for the kinds nfcpy knows (usb, tty/com,
+    udp); raise :class:`~contactless.errors.ConfigError` naming the bad part. Other kinds
+    are left to nfcpy, which finds no device for them (ReaderNotFound)."""
+    kind = path.split(":", 1)[0].lower()
+    if kind == "udp":
+        _check_udp_path(path, uri)
+    elif kind == "usb" and not _USB_PATH.fullmatch(path):
+        raise ConfigError(
+            f"{uri!r}: {path!r} is not a USB device path",
+            remedy="write usb, usb:VID:PID (4 hex digits each) or usb:BUS:DEV (decimal)",
+        )
+    elif kind in ("tty", "com") and not _TTY_PATH.fullmatch(path):
+        raise ConfigError(
+            f"{uri!r}: {path!r} is not a serial device path",
+            remedy="write tty:PORT:DRIVER, e.g. tty:USB0:pn532 or tty:S0:arygon",
+        )
+
+
+def _check_udp_path(path: str, uri: str) -> None:
+    parts = path.split(":")
+    if len(parts) > 3:
+        raise ConfigError(
+            f"{uri!r}: {path!r} has too many parts for udp:HOST:PORT",
+            remedy="nfcpy's udp device takes an IPv4 address or a host name, not IPv6",
+        )
+    host = parts[1] if len(parts) > 1 else ""
+    port = parts[2] if len(parts) > 2 else ""
+    if host:
+        problem = _host_problem(host)
+        if problem:
+            raise ConfigError(
+                f"{uri!r}: host {host!r} {problem}", remedy="e.g. nfc:udp:127.0.0.1:54321"
+            )
+    if port and not (port.isdigit() and port.isascii() and 1 <= int(port) <= 65535):
+        raise ConfigError(
+            f"{uri!r}: port {port!r} is not a number from 1 to 65535",
+            remedy="e.g. nfc:udp:127.0.0.1:54321",
+        )
+
+
+def _host_problem(host: str) -> str | None:
+    """Why ``host`` is not an IPv4 address or a host name, or None when it is one."""
+    labels = host.split(".")
+    if all(label.isdigit() for label in labels):
+        if len(labels) != 4:
+            return "is not an IPv4 address (it needs 4 numbers)"
+        too_big = [label for label in labels if int(label) > 255]
+        if too_big:
+            return f"is not an IPv4 address ({too_big[0]} is more than 255)"
+        return None
+    if len(host) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels):
+        return "is not an IPv4 address or a host name"
+    return None
 
 
 def _path_covers(path: str, finding: nfc_diagnostics.Finding) -> bool:
