@@ -8,7 +8,11 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import json
+import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
@@ -16,6 +20,7 @@ from importlib.metadata import PathDistribution
 from pathlib import Path
 from typing import Any
 
+import contactless
 from contactless._version import __version__
 from contactless.emulator.card import VirtualCard
 from contactless.emulator.profiles import load_profile
@@ -96,6 +101,37 @@ def install(
     return PathDistribution(dist_info)
 
 
+def install_package_copy(site: Path) -> PathDistribution:
+    """Install a copy of the package under test in ``site`` (every file but caches), with
+    its RECORD, as pip installs a wheel: a throwaway installation a test may damage."""
+    package_dir = Path(contactless.__file__).parent
+    files = {
+        f"contactless/{path.relative_to(package_dir).as_posix()}": path.read_bytes()
+        for path in sorted(package_dir.rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+    }
+    return install(site, files)
+
+
+def run_installed(site: Path, *args: str, env: Mapping[str, str] | None = None) -> tuple[int, Any]:
+    """Run ``contactless selftest --reader sim:visa --json ARGS`` in a fresh interpreter
+    that imports contactless from ``site``; return the exit status and the document."""
+    environment = {
+        key: value for key, value in os.environ.items() if not key.startswith("CONTACTLESS_")
+    }
+    environment.update(PYTHONPATH=str(site), LANG="C.UTF-8", **(env or {}))
+    completed = subprocess.run(
+        [sys.executable, "-m", "contactless", "selftest", "--reader", "sim:visa", "--json", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment,
+        cwd=site.parent,
+    )
+    assert completed.stdout, completed.stderr
+    return completed.returncode, json.loads(completed.stdout)
+
+
 PACKAGE_FILES = {
     "contactless/__init__.py": b'"""contactless"""\n',
     "contactless/session.py": b"SESSION = 1\n",
@@ -172,12 +208,12 @@ def card_with_pan(pan: str, profile: str = "visa") -> VirtualCard:
 
 #: ASCII words a Chinese message may contain: names of programs, protocols and standards
 #: (pcscd, nfcpy, PC/SC, TLV, ATR...), unit symbols and option/variable names. Anything
-#: else in ASCII letters is untranslated English.
+#: else in ASCII letters is untranslated English. ("force", "reader": --force, --reader.)
 ALLOWED_ASCII_WORDS = frozenset(
     {
         "contactless", "pcscd", "nfcpy", "PC", "SC", "NFC", "USB", "libusb", "TLV", "ATR",
         "ATS", "PIN", "TLS", "Python", "CONTACTLESS_PUREPYTHON", "json", "ms", "p50", "p95",
-        "p99", "force",
+        "p99", "force", "reader",
     }
 )  # fmt: skip
 

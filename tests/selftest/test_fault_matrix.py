@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -27,9 +28,11 @@ from selftest_support import (
     PACKAGE_FILES,
     card_with_pan,
     install,
+    install_package_copy,
     opener,
     outcomes,
     run,
+    run_installed,
     top,
     write,
 )
@@ -175,6 +178,23 @@ def baseline_cut(lab: Lab) -> dict[str, Any]:
     return {"baseline": str(cut), "reader": "sim:visa"}
 
 
+def baseline_untrusted(damage: Callable[[bytes], bytes]) -> Callable[[Lab], dict[str, Any]]:
+    """A damaged baseline and no --reader: the baseline was to name the reader."""
+
+    def setup(lab: Lab) -> dict[str, Any]:
+        damaged = lab.tmp / "damaged.json"
+        damaged.write_bytes(damage(lab.baseline.read_bytes()))
+        return {"baseline": str(damaged), "reader": None}
+
+    return setup
+
+
+def altered_firmware(raw: bytes) -> bytes:
+    document = json.loads(raw)
+    document["reader"]["firmware"] = "0.0.1"
+    return json.dumps(document).encode()
+
+
 def spikes(every: int, seconds: float) -> Callable[[int], float]:
     return lambda count: seconds if count % every == 0 else 0.0
 
@@ -261,6 +281,24 @@ FAULTS: list[Fault] = [
     Fault("config deleted since baseline", "data_anomaly", "config.integrity", config_deleted),
     Fault("baseline altered", "data_anomaly", "baseline.integrity", baseline_edited),
     Fault("baseline truncated", "data_anomaly", "baseline.integrity", baseline_cut),
+    Fault(
+        "baseline altered, no --reader",
+        "data_anomaly",
+        "baseline.integrity",
+        baseline_untrusted(altered_firmware),
+    ),
+    Fault(
+        "baseline truncated, no --reader",
+        "data_anomaly",
+        "baseline.integrity",
+        baseline_untrusted(lambda raw: raw[:300]),
+    ),
+    Fault(
+        "baseline garbage, no --reader",
+        "data_anomaly",
+        "baseline.integrity",
+        baseline_untrusted(lambda raw: bytes(range(256)) * 4),
+    ),
     # --- interference, unstable power
     Fault("20% of exchanges lost", "interference", "link.quality", sim("error_rate=0.2&seed=1")),
     Fault("10% of exchanges lost", "interference", "link.quality", sim("error_rate=0.1&seed=2")),
@@ -362,3 +400,53 @@ def test_a_healthy_baseline_comparison_raises_no_alarm(lab: Lab) -> None:
     assert found["config.integrity"] == "config.matches_baseline"
     assert found["reader.firmware"] == "reader.firmware_ok"
     assert found["card.match"] == "card.match_ok"
+
+
+def test_an_untrusted_baseline_skips_the_reader_checks_saying_why(lab: Lab) -> None:
+    report = run(**baseline_untrusted(lambda raw: raw[:300])(lab))
+    found = outcomes(report)
+    assert found["reader.presence"] == "reader.baseline_untrusted"
+    assert report.result("reader.presence").status == "skip"
+    assert found["card.presence"] == "check.needs"
+    assert [d.category for d in report.diagnosis] == ["data_anomaly"]
+
+
+# --- files an interrupted upgrade deleted, in a real installation ------------------------
+#
+# The code that needs them is already loaded in this process, so these run in a fresh
+# interpreter that imports a throwaway installed copy of the package (as in
+# test_selftest_install.py). The checks that need the file cannot run (they are listed as
+# incomplete); the self-test must still name the unfinished upgrade first.
+
+DELETED_FILES = [
+    "contactless/tlv/tags.csv",  # a data file, read when the EMV code first needs a tag
+    "contactless/tlv/schemes.csv",
+    "contactless/emv/dol.py",  # a module, imported by the EMV flow
+]
+
+
+@pytest.fixture(scope="module")
+def installed_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    site = tmp_path_factory.mktemp("installed") / "site"
+    install_package_copy(site)
+    return site
+
+
+@pytest.mark.parametrize("deleted", DELETED_FILES)
+def test_an_installed_file_deleted_is_an_incomplete_upgrade(
+    deleted: str, installed_copy: Path, tmp_path: Path
+) -> None:
+    site = tmp_path / "site"
+    shutil.copytree(installed_copy, site)
+    (site / deleted).unlink()
+    status, document = run_installed(site)
+    jsonschema.validate(document, SCHEMA)
+    assert "error" not in document, document["error"]  # it ran, and diagnosed
+    found = {check["id"]: check for check in document["checks"]}
+    assert found["software.integrity"]["data"]["missing"] == [deleted]
+    first = document["diagnosis"][0]
+    assert first["category"] == "upgrade_incomplete", document["diagnosis"]
+    assert "software.integrity" in {item["check"] for item in first["evidence"]}
+    for check_id in document["incomplete"]:  # could not run: skipped, saying why
+        assert found[check_id]["outcome"] == "check.crashed"
+    assert (document["verdict"], status) == ("fail", 2)

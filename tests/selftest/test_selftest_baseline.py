@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -133,6 +135,12 @@ def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
         load_baseline(tmp_path / "nowhere.json")
 
 
+def test_a_directory_is_a_config_error_that_says_so(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is a directory") as caught:
+        load_baseline(tmp_path)
+    assert "JSON" not in str(caught.value)
+
+
 def test_a_huge_file_is_not_read_whole(tmp_path: Path) -> None:
     target = tmp_path / "huge.json"
     target.write_bytes(b" " * (2 << 20))
@@ -154,3 +162,45 @@ def test_saving_replaces_the_file_whole_and_leaves_no_temporary(
 def test_saving_into_a_missing_directory_is_a_config_error(saved: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot write"):
         save_baseline(tmp_path / "no" / "dir" / "b.json", load_baseline(saved))
+
+
+_HEX = re.compile(r"(?:sha256:)?[0-9A-Fa-f]{8,}")
+
+
+def hex_strings(value: object) -> Iterator[str]:
+    """Every string in a JSON value that is (possibly prefixed) hex of 8+ digits."""
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from hex_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from hex_strings(item)
+    elif isinstance(value, str) and _HEX.fullmatch(value) and not value.isdigit():
+        yield value
+
+
+def test_hex_in_the_baseline_and_the_json_report_is_upper_case(saved: Path, tmp_path: Path) -> None:
+    from contactless.selftest import load_catalog, report_json
+
+    saved_document = document(saved)
+    card = saved_document["card"]
+    assert isinstance(card, dict)
+    config = saved_document["config"]
+    assert isinstance(config, dict)
+    for value in (card["fingerprint"]["salt"], card["fingerprint"]["hash"], config["sha256"]):
+        assert re.fullmatch(r"[0-9A-F]+", value), value
+    assert re.fullmatch(r"sha256:[0-9A-F]{64}", str(saved_document["checksum"]))
+    terminal = tmp_path / "terminal.toml"
+    terminal.write_text("country = 250\n")
+    report = run("sim:visa", baseline=str(saved), config=str(terminal))
+    found = list(hex_strings(report_json(report, load_catalog("en"))))
+    assert report.result("config.integrity").data["file_sha256"] in found
+    assert [value for value in found if value != value.upper()] == []
+
+
+def test_a_checksum_in_lower_case_hex_is_still_accepted(saved: Path, tmp_path: Path) -> None:
+    lowered = document(saved)
+    lowered["checksum"] = str(lowered["checksum"]).lower()
+    path = tmp_path / "lower.json"
+    path.write_text(json.dumps(lowered))
+    assert load_baseline(path).created == lowered["created"]

@@ -82,7 +82,7 @@ def test_every_check_and_category_has_a_name() -> None:
         catalog = load_catalog(language)
         assert set(catalog.sections["checks"]) == set(check_ids())
         assert set(catalog.sections["categories"]) == set(CATEGORIES)
-        assert set(catalog.sections["status"]) == {"pass", "warn", "fail", "skip"}
+        assert set(catalog.sections["status"]) == {"pass", "warn", "fail", "skip", "error"}
 
 
 def test_chinese_texts_have_no_english_words() -> None:

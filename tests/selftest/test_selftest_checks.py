@@ -9,6 +9,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -189,6 +190,29 @@ def test_the_reader_s_own_backend_is_needed(tmp_path: Path) -> None:
     outcome = software.check_backends(ctx)
     assert outcome.id == "software.backend_missing"
     assert outcome.params == {"backends": "nosuch"}
+
+
+@pytest.mark.parametrize(("scheme", "library"), [("nfc", "nfc"), ("pcsc", "smartcard")])
+def test_a_backend_whose_library_is_missing_is_not_available(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scheme: str, library: str
+) -> None:
+    # The backend module imports its library lazily: it loads without it, yet the
+    # backend cannot open a reader. None in sys.modules makes `import nfc` fail here.
+    monkeypatch.setitem(sys.modules, library, None)
+    ctx = context(tmp_path, reader=f"{scheme}:usb")
+    outcome = software.check_backends(ctx)
+    assert outcome.id == "software.backend_missing"
+    assert outcome.params == {"backends": scheme}
+    assert ctx.backends[scheme] is False
+    assert library in outcome.data["problems"][scheme]
+    assert ctx.backends["sim"] is True
+
+
+def test_a_backend_with_its_library_is_available(tmp_path: Path) -> None:
+    ctx = context(tmp_path, reader="nfc:usb")
+    outcome = software.check_backends(ctx)
+    assert ctx.backends["nfc"] is True, outcome.data["problems"]
+    assert outcome.id == "software.backends_ok"
 
 
 def test_the_accelerator_in_this_build(tmp_path: Path) -> None:

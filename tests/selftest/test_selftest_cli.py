@@ -195,12 +195,17 @@ def test_the_chinese_report_has_no_english_message_text(reader: str) -> None:
 def test_the_chinese_text_report_has_no_english_words_but_values() -> None:
     report = run("sim:visa?pin_tries=0", host="127.0.0.1:1")
     values = {f"{r.id}.{k}": v for r in report.checks for k, v in r.params.items()}
+    # Raw error details are English in every language, on their own "详情：" line.
+    details = {f"{r.id}.error": str(r.data["error"]) for r in report.checks if r.data.get("error")}
+    assert details
+    values.update(details)
     ids = {r.id for r in report.checks} | {r.outcome for r in report.checks}
     result = invoke(
         "selftest", "--reader", "sim:visa?pin_tries=0", "--host", "127.0.0.1:1", "--lang", "zh"
     )
     text = result.output
     assert "…" not in text  # a Chinese sentence has no spaces: it must fold, not be cut
+    assert text.count("详情：") == len(details)
     for name in sorted(ids, key=len, reverse=True):
         text = text.replace(name, " ")
     assert english_words(text, values) == []
@@ -283,3 +288,93 @@ def test_the_progress_display_draws_on_a_terminal() -> None:
         report = run("sim:visa", loops=5, progress=progress)
     assert report.verdict == "pass"
     assert "通信质量" in screen.getvalue()
+
+
+# --- a self-test that cannot run, or cannot finish ---------------------------------------
+
+CANNOT_RUN = [
+    ["--reader", "nosuch:x"],
+    ["--reader", "sim:visa", "--baseline", "/nonexistent/baseline.json"],
+    ["--reader", "sim:visa", "--loops", "0"],
+    ["--reader", "sim:visa", "--lang", "fr"],
+]
+
+
+@pytest.mark.parametrize("args", CANNOT_RUN)
+def test_json_still_says_why_the_self_test_cannot_run(args: list[str]) -> None:
+    result = invoke("selftest", *args, "--json")
+    assert result.exit_code == 3, result.output
+    document = json.loads(result.stdout)
+    jsonschema.validate(document, load_schema(), format_checker=jsonschema.FormatChecker())
+    assert document["schema"] == 1
+    assert (document["verdict"], document["complete"], document["checks"]) == ("error", False, [])
+    assert document["error"]["detail"]
+    assert document["error"]["message"].startswith("The self-test cannot run")
+
+
+def test_a_directory_as_baseline_is_named_as_such(tmp_path: Path) -> None:
+    result = invoke("selftest", "--reader", "sim:visa", "--baseline", str(tmp_path), "--json")
+    assert result.exit_code == 3
+    document = json.loads(result.stdout)
+    assert "is a directory" in document["error"]["detail"]
+    assert "JSON" not in result.stderr
+
+
+def test_the_schema_ties_an_error_to_the_error_verdict() -> None:
+    schema = load_schema()
+    ok = json.loads(invoke("selftest", "--reader", "sim:visa", "--json", "--loops", "3").stdout)
+    failed = json.loads(invoke("selftest", "--reader", "nosuch:x", "--json").stdout)
+    for broken in (
+        {**ok, "error": failed["error"]},  # an error, yet a verdict
+        {**failed, "error": {**failed["error"], "detail": ""}},
+        {k: v for k, v in failed.items() if k != "error"},  # no checks and no reason
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(broken, schema)
+
+
+def test_junit_gets_one_errored_case_when_the_self_test_cannot_run(tmp_path: Path) -> None:
+    target = tmp_path / "selftest.xml"
+    result = invoke("selftest", "--reader", "nosuch:x", "--junit", str(target))
+    assert result.exit_code == 3
+    root = ET.parse(target).getroot()
+    assert (root.get("tests"), root.get("errors")) == ("1", "1")
+    [case] = root.iter("testcase")
+    [error] = case.findall("error")
+    assert "nosuch" in (error.text or "")
+    assert error.get("type") == "ConfigError"
+
+
+def test_cannot_run_in_chinese_keeps_the_english_detail_apart() -> None:
+    result = invoke("selftest", "--reader", "nosuch:x", "--lang", "zh")
+    assert result.exit_code == 3
+    sentence, detail = result.stderr.strip().split("\n详情：", 1)
+    assert english_words(sentence) == [], sentence
+    assert "unknown reader scheme" in detail
+
+
+def test_the_chinese_text_report_shows_which_config_key_is_wrong(tmp_path: Path) -> None:
+    config = tmp_path / "terminal.toml"
+    config.write_text('ttq = "3600"\n')
+    english = invoke("selftest", "--reader", "sim:visa", "--config", str(config))
+    chinese = invoke("selftest", "--reader", "sim:visa", "--config", str(config), "--lang", "zh")
+    assert "ttq" in english.stdout
+    assert "详情：" in chinese.stdout
+    assert "ttq" in chinese.stdout
+
+
+def test_a_run_that_could_not_finish_a_check_does_not_say_pass(tmp_path: Path) -> None:
+    # A replayed trace answers one EMV read: the link loops and the test transaction
+    # cannot be played back, so those checks cannot finish.
+    trace = tmp_path / "visa.jsonl"
+    recorded = invoke("record", "--reader", "sim:visa", "--output", str(trace))
+    assert recorded.exit_code == 0, recorded.output
+    reader = f"replay:{trace}"
+    text = invoke("selftest", "--reader", reader, "--loops", "3")
+    assert text.exit_code == 3, text.output
+    assert "Verdict: PASS" not in text.stdout
+    assert "Verdict: ERROR" in text.stdout
+    document = json.loads(invoke("selftest", "--reader", reader, "--loops", "3", "--json").stdout)
+    assert document["verdict"] == "error" and document["incomplete"]
+    assert "error" not in document  # it ran: the incomplete checks say what went wrong
+    jsonschema.validate(document, load_schema())

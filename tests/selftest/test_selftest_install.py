@@ -9,31 +9,19 @@ ways an interrupted upgrade damages it.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from selftest_support import install, write
-
-import contactless
-
-PACKAGE_DIR = Path(contactless.__file__).parent
+from selftest_support import install_package_copy, run_installed, write
 
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An installed copy of the package under test, with its RECORD."""
     site = tmp_path_factory.mktemp("pristine") / "site"
-    files = {
-        f"contactless/{path.relative_to(PACKAGE_DIR).as_posix()}": path.read_bytes()
-        for path in sorted(PACKAGE_DIR.rglob("*"))
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
-    }
-    install(site, files)
+    install_package_copy(site)
     return site
 
 
@@ -46,20 +34,7 @@ def site(pristine: Path, tmp_path: Path) -> Path:
 
 
 def selftest(site: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, Any]:
-    environment = {
-        key: value for key, value in os.environ.items() if not key.startswith("CONTACTLESS_")
-    }
-    environment.update(PYTHONPATH=str(site), LANG="C.UTF-8", **(env or {}))
-    completed = subprocess.run(
-        [sys.executable, "-m", "contactless", "selftest", "--reader", "sim:visa", "--json", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=environment,
-        cwd=site.parent,
-    )
-    assert completed.stdout, completed.stderr
-    return completed.returncode, json.loads(completed.stdout)
+    return run_installed(site, *args, env=env)
 
 
 def checks(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -103,4 +78,20 @@ def test_the_accelerator_required_but_not_in_use(site: Path) -> None:
     status, document = selftest(site, "--config", str(config), env={"CONTACTLESS_PUREPYTHON": "1"})
     assert checks(document)["software.accelerator"]["outcome"] == "software.accelerator_missing"
     assert document["diagnosis"][0]["category"] == "upgrade_incomplete"
+    assert status == 2
+
+
+def test_a_data_file_the_upgrade_deleted(site: Path) -> None:
+    (site / "contactless/tlv/tags.csv").unlink()
+    # The tag dictionary is read when the EMV code first needs it, which is no reason for
+    # the self-test to stop: the integrity check names the file, the checks that need it
+    # could not run.
+    status, document = selftest(site)
+    integrity = checks(document)["software.integrity"]
+    assert integrity["data"]["missing"] == ["contactless/tlv/tags.csv"]
+    assert document["diagnosis"][0]["category"] == "upgrade_incomplete"
+    assert document["incomplete"]
+    for check_id in document["incomplete"]:
+        assert checks(document)[check_id]["outcome"] == "check.crashed"
+    assert "tags.csv" in json.dumps([checks(document)[c]["data"] for c in document["incomplete"]])
     assert status == 2

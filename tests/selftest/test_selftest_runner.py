@@ -185,3 +185,13 @@ def test_without_a_reader_uri_the_first_hardware_reader_is_looked_for(tmp_path: 
     if report.reader is None:
         assert presence.outcome == "reader.none_detected"
         assert top(report) == "reader_fault"
+
+
+def test_a_check_that_could_not_finish_makes_the_verdict_error_not_pass() -> None:
+    def broken_driver(uri: str, *, timeout: float) -> Any:
+        raise RuntimeError("driver bug")
+
+    report = run("sim:visa", opener=broken_driver)
+    assert report.incomplete == ("reader.presence",)
+    assert not any(result.status == "fail" for result in report.checks)
+    assert report.verdict == "error"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from ..selftest import SelftestReport
 
 #: Exit status per verdict, and for a self-test that could not run.
-EXIT_STATUS = {"pass": 0, "warn": 1, "fail": 2}
+EXIT_STATUS = {"pass": 0, "warn": 1, "fail": 2, "error": 3}
 EXIT_CANNOT_RUN = 3
 
 
@@ -34,11 +35,29 @@ class SelftestCommand(click.Command):
         parent: click.Context | None = None,
         **extra: Any,
     ) -> click.Context:
+        # Read first: parsing consumes the list. Only `selftest --json` has this document.
+        wants_json = self.name == "selftest" and "--json" in args
         try:
             return super().make_context(info_name, args, parent, **extra)
         except click.UsageError as error:
             error.exit_code = EXIT_CANNOT_RUN  # type: ignore[misc]  # click reads it per instance
+            if wants_json:
+                _usage_error_json(error)
             raise
+
+
+def _usage_error_json(error: click.UsageError) -> None:
+    """Print the ``--json`` document of a command line that could not be parsed (in the
+    locale's language: the --lang option may be the bad one)."""
+    from ..errors import ConfigError
+    from ..selftest import language_from_environment, load_catalog
+    from ..selftest.report_json import error_json, report_json_text
+
+    catalog = load_catalog(language_from_environment())
+    problem = ConfigError(error.format_message(), remedy="see --help")
+    started = datetime.now().astimezone()
+    document = error_json(problem, catalog, started=started)
+    click.echo(report_json_text(document, catalog))
 
 
 def check_host_option(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -138,8 +157,8 @@ def selftest(
 
     from ..selftest import SelftestOptions, language_from_environment, load_catalog, run_selftest
     from ..selftest.progress import RichProgress
-    from ..selftest.report_json import report_json_text
-    from ..selftest.report_junit import write_junit
+    from ..selftest.report_json import error_json, report_json_text
+    from ..selftest.report_junit import write_error_junit, write_junit
     from ..selftest.report_text import render_text
 
     language = lang or language_from_environment()
@@ -155,12 +174,29 @@ def selftest(
         loops=loops,
         progress=progress,
     )
+    started = datetime.now().astimezone()
+    report: SelftestReport | None = None
     try:
         with progress if progress is not None else contextlib.nullcontext():
             report = run_selftest(options)
         if junit is not None:
             write_junit(junit, report, catalog)
     except ContactlessError as error:
+        # Scripts reading --json or --junit still get a document that says why.
+        if junit is not None and report is None:
+            with contextlib.suppress(ContactlessError):  # the file may be what is wrong
+                write_error_junit(junit, error, catalog, started=started)
+        if as_json:
+            document = error_json(
+                error,
+                catalog,
+                started=started,
+                reader=reader,
+                baseline=baseline,
+                config=config,
+                report=report,
+            )
+            click.echo(report_json_text(document, catalog))
         cannot_run(str(error), language)
     if as_json:
         click.echo(report_json_text(report, catalog))
@@ -170,9 +206,7 @@ def selftest(
 
 
 def exit_status(report: SelftestReport) -> int:
-    """2 when a fault was found (even if some checks could not run: the fault is what the
-    technician must act on); else 3 when some checks could not run; else 0 or 1."""
-    verdict = str(report.verdict)
-    if report.incomplete and verdict != "fail":
-        return EXIT_CANNOT_RUN
-    return EXIT_STATUS[verdict]
+    """The exit status of the verdict: 2 when a fault was found (even if some checks could
+    not run: the fault is what the technician must act on); 3 (``error``) when some checks
+    could not run and nothing failed; else 0 or 1."""
+    return EXIT_STATUS[str(report.verdict)]

@@ -42,7 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ContactlessError
+from ..hexutil import parse_hex, to_hex
 
 __all__ = [
     "BASELINE_FORMAT",
@@ -112,8 +113,8 @@ class Fingerprint:
             "n": self.n,
             "r": self.r,
             "p": self.p,
-            "salt": self.salt.hex(),
-            "hash": self.digest.hex(),
+            "salt": to_hex(self.salt),
+            "hash": to_hex(self.digest),
         }
 
 
@@ -248,7 +249,14 @@ class Baseline:
 def _checksum(body: Mapping[str, Any]) -> str:
     unsigned = {key: value for key, value in body.items() if key != "checksum"}
     canonical = json.dumps(unsigned, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return "sha256:" + to_hex(hashlib.sha256(canonical.encode("utf-8")).digest())
+
+
+def _checksum_matches(recorded: str, body: Mapping[str, Any]) -> bool:
+    # Hex is written upper-case; read in either case, as every hex parser here does.
+    algorithm, _, value = recorded.partition(":")
+    expected = _checksum(body).partition(":")[2]
+    return algorithm == "sha256" and hmac.compare_digest(value.upper(), expected)
 
 
 def save_baseline(path: str | os.PathLike[str], baseline: Baseline) -> None:
@@ -290,6 +298,12 @@ def load_baseline(path: str | os.PathLike[str]) -> Baseline:
         raise ConfigError(
             f"baseline {name}: file not found",
             remedy="give the file saved with `contactless baseline save` before the upgrade",
+        ) from None
+    except IsADirectoryError:
+        # A usage error, like a missing file: the technician named a folder, not a file.
+        raise ConfigError(
+            f"baseline {name}: is a directory, not a baseline file",
+            remedy="give the file saved with `contactless baseline save`, not its folder",
         ) from None
     except OSError as error:
         raise BaselineDamaged("baseline.unreadable", f"cannot read: {error.strerror}") from None
@@ -374,8 +388,8 @@ class _Reader:
     def hex(self, key: str) -> bytes:
         text: str = self.text(key)
         try:
-            return bytes.fromhex(text)
-        except ValueError:
+            return parse_hex(text, what=self._name(key))
+        except ContactlessError:
             name = self._name(key)
             raise BaselineDamaged("baseline.malformed", f"{name} is not hex", field=name) from None
 
@@ -394,7 +408,7 @@ def parse_baseline(document: object) -> Baseline:
             supported=str(SCHEMA_VERSION),
         )
     checksum = top.text("checksum")
-    if not hmac.compare_digest(checksum, _checksum(top.value)):
+    if not _checksum_matches(checksum, top.value):
         raise BaselineDamaged("baseline.checksum_mismatch", "the checksum does not match")
     return Baseline(
         created=top.text("created"),

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 __all__ = [
     "CATEGORIES",
+    "CHECK_STATUSES",
     "CheckResult",
     "Difference",
     "Outcome",
@@ -24,12 +25,21 @@ __all__ = [
 
 
 class Status(enum.StrEnum):
-    """How a check ended. ``skip`` always carries its reason (the outcome message)."""
+    """How a check ended. ``skip`` always carries its reason (the outcome message).
+
+    ``error`` is only ever a verdict, never a check's status: the self-test could not run,
+    or could not finish a check, and found no fault to report instead.
+    """
 
     PASS = "pass"
     WARN = "warn"
     FAIL = "fail"
     SKIP = "skip"
+    ERROR = "error"
+
+
+#: The statuses a check (an outcome in outcomes.toml) may have.
+CHECK_STATUSES: Final[tuple[Status, ...]] = (Status.PASS, Status.WARN, Status.FAIL, Status.SKIP)
 
 
 #: The fault categories the diagnosis speaks in, in tie-break order (an unfinished

@@ -9,14 +9,23 @@ scripts and fleet tools can rely on it; ``schema`` is its version. Texts (``mess
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from importlib import resources
 from typing import Any
 
+from .._version import __version__
+from ..errors import ContactlessError
 from .i18n import Catalog
 from .model import CheckResult
 from .runner import SelftestReport
 
-__all__ = ["JSON_SCHEMA_VERSION", "load_schema", "report_json", "report_json_text"]
+__all__ = [
+    "JSON_SCHEMA_VERSION",
+    "error_json",
+    "load_schema",
+    "report_json",
+    "report_json_text",
+]
 
 #: Version of the document's shape (its "schema" field).
 JSON_SCHEMA_VERSION = 1
@@ -77,9 +86,57 @@ def report_json(report: SelftestReport, catalog: Catalog) -> dict[str, Any]:
     }
 
 
-def report_json_text(report: SelftestReport, catalog: Catalog) -> str:
-    """The JSON document as text (indented; non-ASCII kept as it is, for Chinese)."""
-    return json.dumps(report_json(report, catalog), indent=2, ensure_ascii=False)
+def error_json(
+    error: ContactlessError,
+    catalog: Catalog,
+    *,
+    started: datetime,
+    reader: str | None = None,
+    baseline: str | None = None,
+    config: str | None = None,
+    report: SelftestReport | None = None,
+) -> dict[str, Any]:
+    """The document of a self-test that could not run as asked (verdict ``error``).
+
+    ``error`` says why (its text is English, like every error message; ``message`` is the
+    report language's sentence). With ``report`` (the run finished, but its JUnit file
+    could not be written) the checks and diagnosis are kept; else they are empty.
+    """
+    if report is not None:
+        document = report_json(report, catalog)
+    else:
+        document = {
+            "schema": JSON_SCHEMA_VERSION,
+            "tool": "contactless",
+            "version": __version__,
+            "language": catalog.language,
+            "verdict": "error",
+            "complete": False,
+            "incomplete": [],
+            "reader": reader,
+            "baseline": baseline,
+            "config": config,
+            "started": started.isoformat(timespec="seconds"),
+            "seconds": 0.0,
+            "diagnosis": [],
+            "checks": [],
+        }
+    document["verdict"] = "error"
+    document["complete"] = False
+    document["error"] = {
+        "type": type(error).__name__,
+        "message": catalog.label("cannot_run", error=str(error)),
+        "detail": error.message,
+        "remedy": error.remedy,
+    }
+    return document
+
+
+def report_json_text(report: SelftestReport | dict[str, Any], catalog: Catalog) -> str:
+    """The JSON document (of ``report``, or one already built) as text (indented;
+    non-ASCII kept as it is, for Chinese)."""
+    document = report if isinstance(report, dict) else report_json(report, catalog)
+    return json.dumps(document, indent=2, ensure_ascii=False)
 
 
 def load_schema() -> dict[str, Any]:

@@ -12,14 +12,15 @@ from __future__ import annotations
 import os
 import socket
 import xml.etree.ElementTree as ET
+from datetime import datetime
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ContactlessError
 from .i18n import Catalog
 from .model import Status
 from .runner import SelftestReport
 
-__all__ = ["SUITE_NAME", "report_junit", "write_junit"]
+__all__ = ["SUITE_NAME", "error_junit", "report_junit", "write_error_junit", "write_junit"]
 
 SUITE_NAME = "contactless.selftest"
 
@@ -95,10 +96,51 @@ def report_junit(report: SelftestReport, catalog: Catalog) -> bytes:
     return document + b"\n"
 
 
+def error_junit(error: ContactlessError, catalog: Catalog, *, started: datetime) -> bytes:
+    """The JUnit document of a self-test that could not run: one errored test case, so a
+    CI job or fleet dashboard reading the file sees the failure and why."""
+    totals = {"tests": "1", "failures": "0", "errors": "1", "skipped": "0", "time": "0.000"}
+    root = ET.Element("testsuites", {"name": SUITE_NAME, **totals})
+    suite = ET.SubElement(
+        root,
+        "testsuite",
+        {
+            "name": SUITE_NAME,
+            **totals,
+            "timestamp": started.isoformat(timespec="seconds"),
+            "hostname": socket.gethostname(),
+        },
+    )
+    properties = ET.SubElement(suite, "properties")
+    for name, value in (("verdict", "error"), ("language", catalog.language)):
+        ET.SubElement(properties, "property", {"name": name, "value": value})
+    case = ET.SubElement(suite, "testcase", {"classname": SUITE_NAME, "name": "selftest"})
+    element = ET.SubElement(
+        case,
+        "error",
+        {"message": catalog.label("cannot_run", error=str(error)), "type": type(error).__name__},
+    )
+    element.text = str(error)
+    ET.indent(root)
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return document + b"\n"
+
+
 def write_junit(path: str | os.PathLike[str], report: SelftestReport, catalog: Catalog) -> None:
     """Write the JUnit report to ``path``; ConfigError when it cannot be written."""
+    _write(path, report_junit(report, catalog))
+
+
+def write_error_junit(
+    path: str | os.PathLike[str], error: ContactlessError, catalog: Catalog, *, started: datetime
+) -> None:
+    """Write :func:`error_junit` to ``path``; ConfigError when it cannot be written."""
+    _write(path, error_junit(error, catalog, started=started))
+
+
+def _write(path: str | os.PathLike[str], document: bytes) -> None:
     try:
-        Path(path).write_bytes(report_junit(report, catalog))
+        Path(path).write_bytes(document)
     except OSError as error:
         raise ConfigError(
             f"JUnit report {os.fspath(path)}: cannot write: {error.strerror}"

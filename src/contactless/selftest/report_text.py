@@ -21,6 +21,7 @@ STATUS_STYLES: dict[str, str] = {
     "warn": "bold yellow",
     "fail": "bold red",
     "skip": "dim",
+    "error": "bold magenta",
 }
 
 
@@ -51,9 +52,10 @@ def _checks_table(report: SelftestReport, catalog: Catalog) -> Table:
         name.append(f"\n{result.id}", style="dim")
         status = Text(catalog.status(str(result.status)), style=STATUS_STYLES[str(result.status)])
         finding = Text(catalog.message(result.outcome, result.params))
-        # Raw error text is English; only the English report shows it (JSON always has it).
+        # The raw error text (English in every language) names what exactly is wrong, such
+        # as the config key; it goes on its own "detail:" line, apart from the sentence.
         detail = result.data.get("error")
-        if detail and catalog.language == "en":
+        if detail:
             finding.append(
                 f"\n{catalog.label('field', name=catalog.label('detail'))}{detail}", style="dim"
             )

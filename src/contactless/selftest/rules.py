@@ -16,7 +16,7 @@ from importlib import resources
 from types import MappingProxyType
 
 from ..errors import ConfigError
-from .model import CATEGORIES, Status
+from .model import CATEGORIES, CHECK_STATUSES, Status
 
 __all__ = ["CategoryRule", "OutcomeRule", "Rules", "load_rules"]
 
@@ -70,6 +70,8 @@ def _outcome(name: str, table: object) -> OutcomeRule:
         raise _problem(f"[{name!r}] has unknown keys {sorted(unknown)}")
     try:
         status = Status(str(table.get("status")))
+        if status not in CHECK_STATUSES:
+            raise ValueError(status)
     except ValueError:
         raise _problem(f"[{name!r}] status must be pass, warn, fail or skip") from None
     remedy = table.get("remedy")

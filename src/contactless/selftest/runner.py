@@ -22,6 +22,7 @@ from .._version import __version__
 from ..errors import ConfigError, LocalProtocolError
 from ..hexutil import to_hex
 from .checks import CHECKS, Check
+from .checks.software import DAMAGED_INSTALLATION, INTEGRITY
 from .context import Context, LinkStats, SelftestOptions
 from .diagnosis import Diagnosis, diagnose
 from .model import CheckResult, Outcome, Status
@@ -50,9 +51,10 @@ class Observations:
 class SelftestReport:
     """The outcome of one self-test run.
 
-    ``verdict`` is ``fail`` when any check failed, else ``warn`` when any warned, else
-    ``pass``. ``incomplete`` lists the checks that could not run to the end (crashed or
-    timed out): the self-test itself did not fully work.
+    ``verdict`` is ``fail`` when any check failed, else ``error`` when a check could not
+    run to the end (crashed or timed out: the self-test itself did not fully work, so it
+    cannot vouch for the terminal), else ``warn`` when any warned, else ``pass``.
+    ``incomplete`` lists the checks that could not run to the end.
     """
 
     checks: tuple[CheckResult, ...]
@@ -112,6 +114,15 @@ def _result(check: Check, outcome: Outcome, rules: Rules, seconds: float) -> Che
     )
 
 
+def _installation_damaged(ctx: Context) -> bool:
+    """The integrity check found installed files changed or missing. A check that then
+    raises what looks like a usage error (a data file of the package that cannot be read
+    is a ConfigError) could not run because of that damage: it is reported as such, and
+    the self-test goes on to diagnose the damage instead of stopping."""
+    integrity = ctx.results.get(INTEGRITY.id)
+    return integrity is not None and integrity.outcome == DAMAGED_INSTALLATION
+
+
 def _run_one(check: Check, ctx: Context, rules: Rules) -> tuple[CheckResult, bool]:
     """Run ``check``; return its result and whether it failed to run to the end."""
     blocker = _blocked(check, ctx.results)
@@ -136,7 +147,7 @@ def _run_one(check: Check, ctx: Context, rules: Rules) -> tuple[CheckResult, boo
         timed_out = Outcome("check.timed_out", {"seconds": f"{deadline:g} s"})
         return _result(check, timed_out, rules, seconds), True
     [value] = box
-    if isinstance(value, ConfigError | LocalProtocolError):
+    if isinstance(value, ConfigError | LocalProtocolError) and not _installation_damaged(ctx):
         raise _Fatal(value)
     if isinstance(value, BaseException):
         if not isinstance(value, Exception):
@@ -154,10 +165,12 @@ def _run_one(check: Check, ctx: Context, rules: Rules) -> tuple[CheckResult, boo
         return _result(check, crashed, rules, seconds), True
 
 
-def _verdict(results: list[CheckResult]) -> Status:
+def _verdict(results: list[CheckResult], incomplete: list[str]) -> Status:
     statuses = {result.status for result in results}
     if Status.FAIL in statuses:
         return Status.FAIL
+    if incomplete:  # a check that could not finish may have hidden a fault: no PASS
+        return Status.ERROR
     if Status.WARN in statuses:
         return Status.WARN
     return Status.PASS
@@ -243,7 +256,7 @@ def run_selftest(
     return SelftestReport(
         checks=tuple(results),
         diagnosis=tuple(diagnose(results, rules)),
-        verdict=_verdict(results),
+        verdict=_verdict(results, incomplete),
         incomplete=tuple(incomplete),
         reader=ctx.reader_uri,
         baseline=str(options.baseline) if options.baseline is not None else None,

@@ -280,7 +280,7 @@ def load_setup(path: str | None) -> TerminalSetup:
     settings = parse_settings(
         document.pop("selftest", {}), source=f"terminal config {path}: [selftest]"
     )
-    return TerminalSetup(settings, document, path, hashlib.sha256(raw).hexdigest())
+    return TerminalSetup(settings, document, path, to_hex(hashlib.sha256(raw).digest()))
 
 
 def build_terminal(setup: TerminalSetup) -> TerminalConfig:
@@ -334,4 +334,4 @@ def config_values(terminal: TerminalConfig) -> dict[str, Any]:
 def config_hash(values: Mapping[str, Any]) -> str:
     """SHA-256 (hex) of ``values`` in canonical JSON: equal settings, equal hash."""
     canonical = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return to_hex(hashlib.sha256(canonical.encode("utf-8")).digest())

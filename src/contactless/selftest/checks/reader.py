@@ -80,6 +80,11 @@ def check_presence(ctx: Context) -> Outcome:
     """Open the reader (the one named, else the first one found) and read its identity."""
     uri = ctx.reader_uri
     data: dict[str, Any] = {}
+    if uri is None and ctx.baseline_damage is not None:
+        # The baseline named the reader, but it cannot be trusted: taking "the first
+        # reader found" could test another one, and finding none would blame the reader
+        # for what is a data fault (the baseline check reports it).
+        return Outcome("reader.baseline_untrusted", {"path": str(ctx.options.baseline)})
     if uri is None:
         uri, listed = _detect(ctx)
         data["detected"] = listed

@@ -6,10 +6,11 @@ from __future__ import annotations
 import base64
 import glob
 import hashlib
+import importlib
 import json
 import os
 import time
-from importlib.metadata import Distribution, PackageNotFoundError
+from importlib.metadata import Distribution, PackageNotFoundError, packages_distributions
 from pathlib import Path
 
 from ..._version import __version__
@@ -18,7 +19,17 @@ from ..context import Context
 from ..model import Outcome
 from .base import Check, text
 
-__all__ = ["ACCELERATOR", "BACKENDS", "INTEGRITY", "UPGRADE_MARKER", "VERSION"]
+__all__ = [
+    "ACCELERATOR",
+    "BACKENDS",
+    "DAMAGED_INSTALLATION",
+    "INTEGRITY",
+    "UPGRADE_MARKER",
+    "VERSION",
+]
+
+#: The integrity outcome of installed files changed or missing since installation.
+DAMAGED_INSTALLATION = "software.record_mismatch"
 
 #: At most this many file names are listed in the data of a failed integrity check.
 _LISTED = 20
@@ -86,7 +97,7 @@ def check_integrity(ctx: Context) -> Outcome:
     if changed or missing:
         first = (changed + missing)[0]
         params = {"changed": str(len(changed)), "missing": str(len(missing)), "first": first}
-        return Outcome("software.record_mismatch", params, data)
+        return Outcome(DAMAGED_INSTALLATION, params, data)
     if source is not None:
         # An editable install records only its hook files; the code lives in the source
         # tree and nothing says what it should contain.
@@ -164,13 +175,49 @@ def check_accelerator(ctx: Context) -> Outcome:
     return Outcome("software.accelerator_optional", data=data)
 
 
+def _import_names(package: str) -> list[str]:
+    """The top-level modules the distribution ``package`` provides (``pyscard`` ->
+    ``smartcard``), from the installed distributions' records."""
+    return sorted(
+        module for module, providers in packages_distributions().items() if package in providers
+    )
+
+
+def _library_problem(scheme: str) -> str | None:
+    """Why the third-party library a built-in backend needs (transport.EXTRAS) cannot be
+    imported, or None. The backend modules import their library lazily, so loading the
+    backend class alone proves nothing."""
+    from ...transport import EXTRAS
+
+    if scheme not in EXTRAS:
+        return None
+    extra, package = EXTRAS[scheme]
+    remedy = f"install the extra: pip install 'contactless[{extra}]'"
+    modules = _import_names(package)
+    if not modules:
+        return f"the {scheme}: backend needs {package}, which is not installed ({remedy})"
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception as error:  # ImportError, or a library that breaks while loading
+            return (
+                f"the {scheme}: backend needs {package}, whose module {module} cannot be "
+                f"imported ({type(error).__name__}: {error}; {remedy})"
+            )
+    return None
+
+
 def _scheme_available(scheme: str) -> tuple[bool, str]:
+    """Whether the backend of ``scheme`` loads, with its library; else why not."""
     from ...transport import transport_class
 
     try:
         transport_class(scheme)
     except ContactlessError as error:
         return False, str(error)
+    problem = _library_problem(scheme)
+    if problem is not None:
+        return False, problem
     return True, ""
 
 
