@@ -75,6 +75,7 @@ VECTORS: tuple[Vector, ...] = (
     ),
     Vector("mastercard-transaction", "mastercard", "Mastercard ARQC", transaction=True),
     Vector("amex-transaction", "amex", "American Express ARQC", transaction=True),
+    Vector("discover-transaction", "discover", "Discover D-PAS ARQC", transaction=True),
     Vector("jcb-transaction", "jcb", "JCB ARQC", transaction=True),
     Vector("unionpay-transaction", "unionpay", "UnionPay ARQC", transaction=True),
     Vector(

@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ __all__ = [
     "Trace",
     "TraceEvent",
     "TraceHeader",
+    "check_trace_path",
     "dumps",
     "loads",
     "pin_terminal",
@@ -269,14 +271,23 @@ def _optional_ms(obj: Mapping[str, Any], source: str, line: int) -> float | None
     return float(value)
 
 
+#: A version given as text: ``"1"`` or ``"1.2"`` (major[.minor], ASCII digits).
+_VERSION_TEXT: Final = re.compile(r"([0-9]+)(?:\.[0-9]+)?", re.ASCII)
+
+
 def _major_version(value: object, source: str) -> int:
-    """The major version of a header ``version`` (``1``, or text such as ``"1.2"``)."""
+    """The major version of a header ``version``: the integer ``1``, or the text ``"1"``
+    or ``"1.2"`` (major.minor), as docs/trace-format.md says; anything else is rejected."""
     major: object = value
     if isinstance(value, str):
-        head = value.partition(".")[0]
-        major = int(head) if head.isdigit() else None
+        found = _VERSION_TEXT.fullmatch(value)
+        major = int(found.group(1)) if found else None
     if isinstance(major, bool) or not isinstance(major, int):
-        raise _problem(source, 1, f'"version" must be an integer, got {value!r:.40}')
+        raise _problem(
+            source,
+            1,
+            f'"version" must be an integer (or text "MAJOR" / "MAJOR.MINOR"), got {value!r:.40}',
+        )
     if major != VERSION:
         raise ConfigError(
             f"{source}: line 1: trace format version {value} is not supported "
@@ -338,7 +349,15 @@ def _parse_entry(obj: Mapping[str, Any], source: str, line: int) -> Entry:
     command = _hex_field(obj, "c", source, line)
     if len(command) < 4:
         raise _problem(source, line, f'"c" must hold CLA INS P1 P2 at least, got {len(command)}')
-    return Exchange(command, _hex_field(obj, "r", source, line), ms, note, line)
+    response = _hex_field(obj, "r", source, line)
+    if len(response) < 2:
+        # Every answer ends with SW1 SW2; a failed exchange is an event, not an answer.
+        raise _problem(
+            source,
+            line,
+            f'"r" must hold the answer\'s SW1 SW2 at least (2 bytes), got {len(response)}',
+        )
+    return Exchange(command, response, ms, note, line)
 
 
 def _json_lines(text: str, source: str) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -401,16 +420,49 @@ def dumps(trace: Trace) -> str:
     return "\n".join(lines) + "\n"
 
 
+def check_trace_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a :class:`~pathlib.Path` if a trace can be written there (call it before
+    a recording, not to lose a card tap to a mistyped ``-o``); else a
+    :class:`~contactless.errors.ConfigError` naming it: a directory, or a folder that does
+    not exist (folders are never created: a mistyped path must not grow a tree)."""
+    target = Path(path)
+    folder = target.parent
+    if target.is_dir():
+        raise ConfigError(
+            f"cannot write the trace {target}: it is a directory", remedy="name a file in it"
+        )
+    if not folder.is_dir():
+        what = "does not exist" if not folder.exists() else "is not a directory"
+        raise ConfigError(
+            f"cannot write the trace {target}: {folder} {what}",
+            remedy="write it into an existing folder (create the folder first)",
+        )
+    return target
+
+
 def write_trace(trace: Trace, path: str | os.PathLike[str]) -> None:
     """Write ``trace`` to ``path`` atomically (a reader never sees half a file, and two
-    pytest-xdist workers recording the same trace do not interleave)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    pytest-xdist workers recording the same trace do not interleave).
+
+    Raises :class:`~contactless.errors.ConfigError` naming the path when its folder does
+    not exist (it is not created), ``path`` is a directory, or the folder is not writable.
+    """
+    target = check_trace_path(path)
+    folder = target.parent
+    try:
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.")
+    except OSError as error:
+        raise ConfigError(
+            f"cannot write the trace {target}: {folder}: {error.strerror}",
+            remedy="choose a folder you can write to",
+        ) from None
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(dumps(trace))
         os.replace(temporary, target)
+    except OSError as error:
+        Path(temporary).unlink(missing_ok=True)
+        raise ConfigError(f"cannot write the trace {target}: {error.strerror}") from None
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
@@ -452,7 +504,24 @@ class Recorder:
     def __call__(self, event: ExchangeEvent) -> None:
         ms = round(event.seconds * 1000, 3)
         if event.error is None and event.response is not None:
-            self.entries.append(Exchange(event.command, event.response, ms))
+            if len(event.response) >= 2:
+                self.entries.append(Exchange(event.command, event.response, ms))
+                return
+            # No SW1 SW2: not an answer a trace can hold (the session rejects it too);
+            # kept as a failed exchange, which replay raises as a TransportError.
+            self.entries.append(
+                TraceEvent(
+                    "error",
+                    event.command,
+                    ms,
+                    None,
+                    {
+                        "type": "RemoteProtocolError",
+                        "message": f"the reader returned {len(event.response)} byte(s)",
+                        "answer": to_hex(event.response),
+                    },
+                )
+            )
             return
         kind = _event_for(event.error) if event.error is not None else "error"
         extra: dict[str, Any] = {}

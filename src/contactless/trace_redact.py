@@ -11,7 +11,10 @@ Track 1 56) and every cardholder name (5F20, 9F0B, the name field of Track 1), t
   answer (and, for answers split by ``61xx``/``6Cxx``, the announced lengths and the Le of
   the follow-up commands) so the trace still decodes and replays;
 - replaces the discretionary data of Track 1 and Track 2 (which may hold a static CVV)
-  by zeros of the same length.
+  by zeros of the same length, also in answers that do not decode (found by the tracks'
+  own patterns: ``^`` separators in text, a ``D`` separator in BCD);
+- replaces the PIN block of a VERIFY command by a fixed placeholder of the same length
+  (replay compares a redacted trace's VERIFY data loosely).
 
 What it cannot hide is documented in docs/trace-format.md: certificates and cryptograms
 were computed over the real data, and a PAN the card only gives encrypted stays as it is.
@@ -31,10 +34,12 @@ from .trace import Entry, Exchange, Trace, TraceEvent
 
 __all__ = [
     "NAME_PLACEHOLDERS",
+    "PIN_BLOCK_PLACEHOLDER",
     "RedactionReport",
     "luhn_valid",
     "pan_forms",
     "redact",
+    "redact_pin_block",
     "substitute_pan",
 ]
 
@@ -276,12 +281,59 @@ def _collect(nodes: Iterable[Tlv], findings: _Findings) -> None:
 _RAW_PATTERNS: Final = re.compile(rb"(\x5a|\x57|\x9f\x6b|\x56|\x5f\x20|\x9f\x0b)([\x01-\x7f])")
 
 
+#: Track 1 as text anywhere in bytes: PAN ^ NAME ^ YYMM + service code, discretionary data.
+_TRACK1_TEXT: Final = re.compile(rb"([0-9]{12,19})\^([^^]{0,26})\^([0-9]{7})([ -~]{0,79})")
+#: Track 2 as packed BCD (in hex): PAN D YYMM + service code, discretionary digits.
+_TRACK2_BCD: Final = re.compile(r"([0-9]{12,19})D([0-9]{7})([0-9]{0,19})")
+
+
 def _collect_raw(data: bytes, findings: _Findings) -> None:
     for match in _RAW_PATTERNS.finditer(data):
         start = match.end()
         value = data[start : start + match.group(2)[0]]
         node = Tlv(match.group(1), value)
         _collect([node], findings)
+    # A corrupted answer may not even have its tags and lengths: look for the tracks'
+    # own patterns ('^' separators in text, a D nibble in BCD).
+    for found in _TRACK1_TEXT.finditer(data):
+        findings.add_pan(found.group(1).decode("ascii"))
+        findings.add_name(found.group(2))
+    for digits in _TRACK2_BCD.finditer(data.hex().upper()):
+        findings.add_pan(digits.group(1))
+
+
+def _scrub_tracks(data: bytes) -> bytes:
+    """``data`` (an answer that does not decode) with the name and discretionary data of
+    any Track 1 / Track 2 pattern replaced in place, lengths kept."""
+
+    def track1(found: re.Match[bytes]) -> bytes:
+        name = _fit(TEXT_PLACEHOLDER, len(found.group(2)))
+        rest = re.sub(rb"[0-9A-Za-z]", b"0", found.group(4))
+        return found.group(1) + b"^" + name + b"^" + found.group(3) + rest
+
+    def track2(found: re.Match[str]) -> str:
+        return found.group(1) + "D" + found.group(2) + _zero_digits(found.group(3))
+
+    data = _TRACK1_TEXT.sub(track1, data)
+    text = data.hex().upper()
+    return bytes.fromhex(_TRACK2_BCD.sub(track2, text)) if "D" in text else data
+
+
+#: VERIFY: its data is a PIN block (plaintext or enciphered).
+_VERIFY = 0x20
+#: What a VERIFY's data becomes (cut or padded with FF to the recorded length): an ISO
+#: 9564 format 2 block of the PIN "0000", so a replay still sends a well-formed VERIFY.
+PIN_BLOCK_PLACEHOLDER: Final = bytes.fromhex("240000FFFFFFFFFF")
+
+
+def redact_pin_block(command: bytes) -> bytes:
+    """``command`` with the data of a VERIFY (INS 20) replaced by
+    :data:`PIN_BLOCK_PLACEHOLDER` of the same length; other commands unchanged."""
+    if len(command) <= 5 or command[1] != _VERIFY:
+        return command
+    size = min(command[4], len(command) - 5)
+    block = (PIN_BLOCK_PLACEHOLDER + b"\xff" * size)[:size]
+    return command[:5] + block + command[5 + size :]
 
 
 def _redact_tree(nodes: TlvList) -> bool:
@@ -391,6 +443,8 @@ def redact(trace: Trace) -> tuple[Trace, RedactionReport]:
         data = original
         if tree is not None and _redact_tree(tree):
             data = encode(tree)
+        elif tree is None:
+            data = _scrub_tracks(data)
         data = _same_length(data, pans, names)
         if data == original:
             continue
@@ -435,9 +489,13 @@ def _fit_names(original: bytes) -> bytes:
 def _redact_entry(entry: Entry, pans: dict[str, str], names: Sequence[bytes]) -> Entry:
     note = _redact_text(entry.note, pans, names)
     if isinstance(entry, Exchange):
-        command = _same_length(entry.command, pans, names)
+        command = redact_pin_block(_same_length(entry.command, pans, names))
         return dataclasses.replace(entry, command=command, note=note)
-    in_flight = None if entry.command is None else _same_length(entry.command, pans, names)
+    in_flight = (
+        None
+        if entry.command is None
+        else redact_pin_block(_same_length(entry.command, pans, names))
+    )
     extra = {
         key: _redact_text(value, pans, names) if isinstance(value, str) else value
         for key, value in entry.extra.items()

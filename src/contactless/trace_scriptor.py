@@ -294,6 +294,12 @@ def log_to_trace(text: str, *, source: str = "scriptor log") -> Trace:
                 if command is None:
                     raise ConfigError(f"{source}: line {number}: an answer without a command")
                 response, _ = _response_lines(lines, line[2:], number)
+                if len(response) < 2:
+                    raise ConfigError(
+                        f"{source}: line {number}: the answer holds {len(response)} byte(s); "
+                        "it must end with SW1 SW2 (2 bytes at least)",
+                        remedy="copy the whole answer line of scriptor's output",
+                    )
                 entries.append(Exchange(command[0], response, None, None, command[1]))
                 command = None
                 continue

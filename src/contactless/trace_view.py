@@ -99,11 +99,12 @@ def _entry_lines(
         head = f"[{where}{timing}] event: {entry.kind}"
         lines = [head]
         if entry.command is not None:
-            lines.append(f"  > {to_hex(entry.command)}  ({_describe(entry.command)})")
+            shown = _command_hex(entry.command, show_sensitive)
+            lines.append(f"  > {shown}  ({_describe(entry.command)})")
         lines += [f"  {key}: {value}" for key, value in entry.extra.items()]
         return lines
     lines = [f"[{where}{timing}] {_describe(entry.command)}"]
-    lines.append(f"  > {to_hex(entry.command)}")
+    lines.append(f"  > {_command_hex(entry.command, show_sensitive)}")
     lines += [f"      {line}" for line in _dol_text(entries, index, show_sensitive)]
     response = entry.response
     lines.append(f"  < {masked_hex(response, show_sensitive=show_sensitive) or '(nothing)'}")
@@ -115,6 +116,14 @@ def _entry_lines(
     if entry.note:
         lines.append(f"    note: {entry.note}")
     return lines
+
+
+def _command_hex(command: bytes, show_sensitive: bool) -> str:
+    """A command in hex; the PIN block of a VERIFY (INS 20) masked unless asked for."""
+    if show_sensitive or len(command) <= 5 or command[1] != 0x20:
+        return to_hex(command)
+    size = min(command[4], len(command) - 5)
+    return to_hex(command[:5]) + _MASK * size + to_hex(command[5 + size :])
 
 
 def _describe(command: bytes) -> str:

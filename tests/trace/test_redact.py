@@ -270,3 +270,44 @@ def test_the_cli_redacts_a_trace_file(tmp_path: Path) -> None:
     assert "1 PAN(s), 1 name(s) replaced" in result.stderr
     assert _leaks(read_trace(target)) == []
     assert dataclasses.replace(read_trace(target).header, redacted=None).redacted is None
+
+
+PIN_VERIFY = bytes.fromhex("0020008008241234FFFFFFFFFF")
+
+
+def test_a_verify_pin_block_is_replaced_and_the_redacted_trace_replays() -> None:
+    from contactless.trace_view import show_lines
+    from contactless.transport.replay import ExchangeMismatch, ReplayTransport
+
+    trace = Trace(TraceHeader(), (Exchange(PIN_VERIFY, bytes.fromhex("9000")),))
+    redacted, _ = redact(trace)
+    command = redacted.exchanges[0].command
+    assert command == bytes.fromhex("0020008008240000FFFFFFFFFF")
+    assert "241234" not in dumps(redacted)
+    # Replay sends the live PIN block: a redacted trace compares VERIFY's data loosely.
+    with ReplayTransport("replay:t", trace=redacted) as reader:
+        assert reader.transmit(PIN_VERIFY) == bytes.fromhex("9000")
+    with ReplayTransport("replay:t", trace=trace) as reader, pytest.raises(ExchangeMismatch):
+        reader.transmit(bytes.fromhex("0020008008245678FFFFFFFFFF"))
+    # `trace show` masks the PIN block of an unredacted trace.
+    shown = "\n".join(show_lines(trace))
+    assert "241234" not in shown and "0020008008****" in shown
+    assert "241234" in "\n".join(show_lines(trace, show_sensitive=True))
+
+
+def test_tracks_in_an_answer_that_does_not_decode_are_scrubbed() -> None:
+    import re
+
+    trace = record_trace("sim:mastercard?corrupt=B2")
+    raw = b"".join(e.response for e in trace.exchanges)
+    track1 = re.search(rb"([0-9]{12,19})\^([^^]{2,26})\^([0-9]{7})([ -~]+)", raw)
+    assert track1 is not None, "the corrupted record should still hold Track 1"
+    secret = track1.group(4)
+    assert re.search(rb"[1-9A-Za-z]", secret)  # discretionary data with something in it
+    redacted, _ = redact(trace)
+    blob = b"".join(e.response for e in redacted.exchanges)
+    assert track1.group(0) not in blob
+    assert track1.group(1) not in blob  # the PAN
+    assert track1.group(2).strip() not in blob  # the name
+    for part in re.findall(rb"\^[0-9]{7}([ -~]+)", blob):
+        assert not re.search(rb"[1-9A-Za-z]", part)

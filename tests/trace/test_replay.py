@@ -301,7 +301,7 @@ def test_a_replay_of_a_read_that_stops_early_is_a_mismatch() -> None:
 
 def test_reconnecting_replays_from_the_start() -> None:
     trace = record_trace("sim:visa")
-    reader = ReplayTransport("replay:t", trace=trace)
+    reader = ReplayTransport("replay:t", trace=trace, check_unused=False)
     for _ in range(2):
         reader.connect()
         assert reader.atr == trace.header.atr
@@ -350,3 +350,40 @@ def test_replay_does_not_wait_and_uses_no_watchdog_thread() -> None:
     assert ReplayTransport.enforces_deadline is True
     with pytest.raises(TransportTimeout):
         replay(trace, config=fixed_config())
+
+
+def test_unused_entries_fail_at_disconnect_in_strict_mode_only() -> None:
+    trace = Trace(TraceHeader(), (Exchange(SELECT_PPSE, bytes.fromhex("6A82")),) * 2)
+    reader = ReplayTransport("replay:x.jsonl", trace=trace)
+    reader.connect()
+    reader.transmit(SELECT_PPSE)
+    with pytest.raises(TraceMismatch, match="1 recorded entry was not replayed"):
+        reader.disconnect()
+    # Opened and closed without a flow: nothing was replayed, nothing drifted.
+    with ReplayTransport("replay:x.jsonl", trace=trace):
+        pass
+    with ReplayTransport("replay:x.jsonl", trace=trace, match="loose") as loose:
+        loose.transmit(SELECT_PPSE)
+    # Another error in flight: the left-over entries replace it (the flow stopped early).
+    with (
+        pytest.raises(TraceMismatch) as caught,
+        ReplayTransport("replay:x.jsonl", trace=trace) as reader,
+    ):
+        reader.transmit(SELECT_PPSE)
+        raise TransportError("the flow gave up")
+    assert isinstance(caught.value.__context__, TransportError)
+
+
+def test_read_card_tells_the_replay_its_terminal_settings() -> None:
+    from contactless.reader import read_card
+
+    trace = record_trace("sim:visa")
+    seen: list[ReplayTransport] = []
+    data = read_card(
+        "replay:t",
+        config=replay_config(trace, amount=500),
+        trace=trace,
+        on_card=lambda reader: seen.append(reader),  # type: ignore[arg-type,return-value]
+    )
+    assert data.brand == "visa"
+    assert seen[0].volatile == ALWAYS_VOLATILE | {b"\x9f\x02", b"\x9f\x03"}

@@ -286,3 +286,9 @@ def test_the_real_scriptor_runs_an_exported_script_and_its_log_imports_back(tmp_
         (e.command, e.response) for e in trace.exchanges
     ]
     assert imported.header.protocol == "T=1"
+
+
+@pytest.mark.parametrize("answer", ["< 90", "< "])
+def test_a_log_answer_without_sw1_sw2_is_refused_naming_the_line(answer: str) -> None:
+    with pytest.raises(ConfigError, match=r"session\.log: line 2: the answer holds [01] byte"):
+        log_to_trace(f"> 00 A4 04 00 00\n{answer}\n", source="session.log")

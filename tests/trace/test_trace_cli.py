@@ -133,3 +133,73 @@ def test_differences_are_explained_with_tag_names() -> None:
         "6F/A5/9F38 Processing Options Data Object List (PDOL): 9F66 vs 9F67"
     ]
     assert explain(1, 2) is None
+
+
+def _with_extra_exchange(path: Path) -> None:
+    lines = path.read_text().splitlines()
+    lines.append(json.dumps({"c": "00B2011400", "r": "9000"}))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_read_from_a_replay_reader_behaves_like_replay(tmp_path: Path) -> None:
+    # visa's PDOL holds Amount, Authorised (9F02): another amount changes the GPO.
+    path = tmp_path / "visa.jsonl"
+    write_trace(record_trace("sim:visa"), path)
+    replayed = _run("replay", str(path), "--amount", "500")
+    read = _run("read", "--reader", f"replay:{path}", "--amount", "500")
+    assert replayed.exit_code == 0, replayed.output
+    assert read.exit_code == 0, read.output
+    # One recorded exchange more than the flow sends: both paths fail on it.
+    _with_extra_exchange(path)
+    replayed = _run("replay", str(path))
+    read = _run("read", "--reader", f"replay:{path}")
+    assert replayed.exit_code == 3 and "1 recorded entry was not replayed" in replayed.stderr
+    assert read.exit_code != 0 and "1 recorded entry was not replayed" in read.stderr
+
+
+def test_record_refuses_a_missing_folder_or_a_directory(tmp_path: Path) -> None:
+    missing = tmp_path / "nonexistent" / "dir" / "x.jsonl"
+    result = _run("record", "-r", "sim:visa", "-o", str(missing), "--json")
+    assert result.exit_code == 2
+    assert f"{missing.parent} does not exist" in result.stderr
+    assert result.stdout == ""  # refused before the card was read
+    assert not (tmp_path / "nonexistent").exists()  # no directory tree created
+    result = _run("record", "-r", "sim:visa", "-o", str(tmp_path))
+    assert result.exit_code == 2 and "it is a directory" in result.stderr
+    assert ".tmp" not in result.stderr and f"{tmp_path.name}." not in result.stderr
+    source = tmp_path / "v.jsonl"
+    write_trace(record_trace("sim:visa"), source)
+    result = _run("trace", "redact", str(source), "-o", str(missing))
+    assert result.exit_code == 2 and "does not exist" in result.stderr
+    assert not (tmp_path / "nonexistent").exists()
+
+
+def test_export_scriptor_to_a_bad_place_says_what_and_where(tmp_path: Path) -> None:
+    source = tmp_path / "v.jsonl"
+    write_trace(record_trace("sim:visa"), source)
+    target = tmp_path / "missing" / "out.script"
+    result = _run("trace", "export-scriptor", str(source), "-o", str(target))
+    assert result.exit_code == 2
+    assert f"cannot write the scriptor file {target}" in result.stderr
+    assert "leave it out to print to stdout" in result.stderr
+    assert not result.stderr.startswith("error: [Errno")
+
+
+def test_record_of_failed_exchanges_writes_their_events_and_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "errors.jsonl"
+    result = _run("record", "-r", "sim:visa?error_rate=1", "-o", str(path))
+    assert result.exit_code == 1
+    trace = read_trace(path)
+    assert trace.exchanges == [] and [e.kind for e in trace.entries] == ["error"]
+    assert "recorded 0 exchange(s) and 1 event(s)" in result.stderr
+    help_text = _run("record", "--help").output
+    assert "a trace is written as soon as one APDU was sent" in " ".join(help_text.split())
+
+
+def test_a_replayed_error_names_the_command_once(tmp_path: Path) -> None:
+    path = tmp_path / "errors.jsonl"
+    _run("record", "-r", "sim:visa?error_rate=1", "-o", str(path))
+    result = _run("replay", str(path))
+    assert result.exit_code == 1
+    assert result.stderr.count("during SELECT") == 1, result.stderr
+    assert "(replayed from errors.jsonl line 2)" in result.stderr

@@ -80,6 +80,9 @@ def test_reading_keeps_every_field_and_writing_gives_it_back(tmp_path: Path) -> 
         TraceEvent("reset", extra={"atr": "3B00"}),
     )
     assert [entry.line for entry in trace.entries] == [2, 3, 4]
+    with pytest.raises(ConfigError, match=r"sub does not exist"):
+        write_trace(trace, tmp_path / "sub" / "out.jsonl")  # folders are never created
+    (tmp_path / "sub").mkdir()
     write_trace(trace, tmp_path / "sub" / "out.jsonl")
     again = read_trace(tmp_path / "sub" / "out.jsonl")
     assert again == trace
@@ -111,6 +114,13 @@ def test_reading_keeps_every_field_and_writing_gives_it_back(tmp_path: Path) -> 
         ('{"format": "contactless-trace", "version": 1, "atr": "3B8"}', '"atr" has an odd'),
         ('{"format": "contactless-trace", "version": 1, "redacted": "yes"}', '"redacted" must'),
         ('{"format": "contactless-trace", "version": 1, "flow": "dance"}', '"flow" must be'),
+        (HEADER + '\n{"c": "00A4040000", "r": "90"}', 'line 2: "r" must hold the answer\'s SW1'),
+        (HEADER + '\n{"c": "00A4040000", "r": ""}', 'line 2: "r" must hold the answer\'s SW1'),
+        ('{"format": "contactless-trace", "version": "1.x"}', '"version" must be an integer'),
+        ('{"format": "contactless-trace", "version": "v1"}', '"version" must be an integer'),
+        ('{"format": "contactless-trace", "version": ""}', '"version" must be an integer'),
+        ('{"format": "contactless-trace", "version": 1.0}', '"version" must be an integer'),
+        ('{"format": "contactless-trace", "version": true}', '"version" must be an integer'),
     ],
 )
 def test_bad_traces_are_config_errors_naming_the_line(text: str, expected: str) -> None:
@@ -121,6 +131,21 @@ def test_bad_traces_are_config_errors_naming_the_line(text: str, expected: str) 
 
 def test_minor_versions_of_version_1_are_read() -> None:
     assert loads('{"format": "contactless-trace", "version": "1.4"}').header.version == 1
+    # As docs/trace-format.md says: the text "1" is major version 1 too.
+    assert loads('{"format": "contactless-trace", "version": "1"}').header.version == 1
+
+
+def test_an_answer_without_sw1_sw2_is_recorded_as_an_error_event() -> None:
+    from contactless.trace import Recorder, TraceEvent
+    from contactless.transport.base import ExchangeEvent
+
+    recorder = Recorder()
+    recorder(ExchangeEvent(bytes.fromhex("00A4040000"), b"\x90", 0.001, None))
+    (entry,) = recorder.entries
+    assert isinstance(entry, TraceEvent) and entry.kind == "error"
+    assert entry.extra["answer"] == "90"
+    # ... so the trace it writes reads back.
+    assert loads(dumps(recorder.trace())).entries == (entry,)
 
 
 def test_blank_lines_are_skipped_and_lines_keep_their_numbers() -> None:

@@ -50,3 +50,16 @@ def test_the_corpus_covers_profiles_transactions_and_faults() -> None:
         assert (trace.header.transport or "").startswith("pcsc:"), name
     expected_files = sorted(VECTORS.glob("*.expected.json"))
     assert [p.name.removesuffix(".expected.json") for p in expected_files] == sorted(traces)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("flow", ["read", "transaction"])
+def test_every_profile_has_a_clean_read_and_transaction_vector(profile: str, flow: str) -> None:
+    # The corpus holds, for each emulated profile, a fault-free read and transaction.
+    path = VECTORS / f"{profile}-{flow}.jsonl"
+    assert path.exists(), f"missing vector {path.name} (tools/record_vectors.py {path.stem})"
+    assert read_trace(path).header.flow == flow
+    expected = read_expected(expected_path(path))
+    assert expected.get("result", {}).get("brand") == profile
+    if flow == "transaction":
+        assert expected["result"].get("cryptogram_type") in {"ARQC", "TC", "AAC"}

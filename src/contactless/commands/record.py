@@ -68,16 +68,18 @@ def record(
 
     The trace is written even when the read fails part-way (a card pulled away, an error
     status word), so faults can be replayed too; the exit status is then that of
-    `contactless read` (1: the read failed, 2: bad setup). Nothing is written when no
-    APDU was exchanged.
+    `contactless read` (1: the read failed, 2: bad setup). An APDU that failed (no answer,
+    a transmission error) is recorded as an event, so a trace is written as soon as one
+    APDU was sent; nothing is written when none was (no card, a bad URI).
     """
     from ..emv.terminal import TerminalConfig
     from ..reader import read_card
-    from ..trace import Recorder, pin_terminal, terminal_header, write_trace
+    from ..trace import Recorder, check_trace_path, pin_terminal, terminal_header, write_trace
     from ..trace_redact import redact
     from .read import exit_status, print_card_data
 
     try:
+        check_trace_path(output)  # before the card is read, not after
         overrides = {"amount": amount} if amount is not None else {}
         config = pin_terminal(TerminalConfig.load(config_path, **overrides))
     except ContactlessError as error:
@@ -110,10 +112,15 @@ def record(
                 trace, report = redact(trace)
                 summary = f"redacted: {report.pans} PAN(s), {report.names} name(s) replaced"
             write_trace(trace, output)
-        except (ContactlessError, OSError) as error:
-            click.echo(f"error: cannot write the trace {output}: {error}", err=True)
+        except ContactlessError as error:
+            click.echo(f"error: {error}", err=True)
             sys.exit(2)
-        click.echo(f"recorded {len(trace.exchanges)} exchange(s) to {output} ({summary})", err=True)
+        events = len(trace.entries) - len(trace.exchanges)
+        click.echo(
+            f"recorded {len(trace.exchanges)} exchange(s) and {events} event(s) to {output} "
+            f"({summary})",
+            err=True,
+        )
     if failure is not None:
         click.echo(f"error: {failure}", err=True)
         sys.exit(exit_status(failure))

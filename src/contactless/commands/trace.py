@@ -9,7 +9,7 @@ from typing import NoReturn
 
 import click
 
-from ..errors import ContactlessError
+from ..errors import ConfigError, ContactlessError
 
 #: Exit status for an unusable input file (as `contactless read` uses 2 for bad setup).
 EXIT_BAD_INPUT = 2
@@ -27,7 +27,13 @@ def _write_text(text: str, output: str | None) -> None:
     try:
         Path(output).write_text(text, encoding="utf-8")
     except OSError as error:
-        _fail(error)
+        _fail(
+            ConfigError(
+                f"cannot write the scriptor file {output}: {error.strerror}",
+                remedy="give --output a file in an existing folder you can write to, "
+                "or leave it out to print to stdout",
+            )
+        )
 
 
 @click.group()
@@ -95,7 +101,6 @@ def import_scriptor(
 ) -> None:
     """Convert scriptor output (`> ...` / `< ... : Normal processing.` lines) to a trace,
     or run a scriptor script on --reader and record it."""
-    from ..errors import ConfigError
     from ..reader import open_reader
     from ..trace import write_trace
     from ..trace_redact import redact as redact_trace

@@ -18,13 +18,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from ..errors import ContactlessError, TraceMismatch
+from ..errors import ContactlessError
 
 if TYPE_CHECKING:
     from ..emv.card import CardData
     from ..emv.terminal import TerminalConfig
     from ..trace import Trace
-    from ..transport.base import Transport
 
 __all__ = [
     "EXPECTED_SUFFIX",
@@ -89,34 +88,21 @@ def replay(
     :class:`~contactless.errors.TraceMismatch` (the flow stopped early).
     """
     from ..reader import read_card
-    from ..transport.replay import ReplayTransport
 
     config = config if config is not None else replay_config(trace)
     transaction = is_transaction(trace) if transaction is None else transaction
-    used: list[Transport] = []
-
-    def finish() -> None:
-        if check_complete and used and isinstance(used[0], ReplayTransport):
-            used[0].check_complete()
-
-    try:
-        data = read_card(
-            f"replay:{trace.name}",
-            config=config,
-            transaction=transaction,
-            wait=REPLAY_TIMEOUT,
-            timeout=REPLAY_TIMEOUT,
-            on_card=used.append,
-            trace=trace,
-            match=match,
-            terminal=config,
-        )
-    except TraceMismatch:
-        raise  # the replay's own report is the precise one
-    except ContactlessError:
-        finish()
-        raise
-    finish()
+    # The transport checks for unused entries when read_card closes it, and learns the
+    # terminal's settings from read_card: `contactless read --reader replay:` does the same.
+    data: CardData = read_card(
+        f"replay:{trace.name}",
+        config=config,
+        transaction=transaction,
+        wait=REPLAY_TIMEOUT,
+        timeout=REPLAY_TIMEOUT,
+        trace=trace,
+        match=match,
+        check_unused=check_complete,
+    )
     return data
 
 

@@ -222,8 +222,13 @@ def replay_reader(request: pytest.FixtureRequest, apdu_trace_dir: Path) -> Itera
             "--apdu-record-mode=once",
             pytrace=False,
         )
+    # Left-over entries are checked after a passing test (pytest_runtest_call), where
+    # allow_unused is honoured, not when the fixture closes the reader.
     transport = ReplayTransport(
-        f"replay:{path}", trace=read_trace(path), match=options.get("match", "strict")
+        f"replay:{path}",
+        trace=read_trace(path),
+        match=options.get("match", "strict"),
+        check_unused=False,
     )
     transport.connect()
     request.node.stash[_replay_key] = (transport, bool(options.get("allow_unused", False)))
@@ -270,6 +275,9 @@ def _recording(
     trace = recorder.trace(note=f"recorded by pytest for {request.node.nodeid}", redacted=False)
     if options.get("redact", True):
         trace, _ = redact(trace)
+    # The per-module trace folder is the plugin's own layout: it creates it (write_trace
+    # never creates folders).
+    path.parent.mkdir(parents=True, exist_ok=True)
     write_trace(trace, path)
 
 

@@ -13,6 +13,17 @@ to the transport differ from the recorded ones. Those fields are found by decodi
 PDOL / CDOL / DDOL the card sent earlier in the same trace. ``match=loose``: CLA, INS, P1
 and P2 must match; the rest may differ.
 
+The replaying terminal's settings reach the transport one way, whoever runs the flow:
+:func:`contactless.read_card` hands its ``config`` to :meth:`ReplayTransport.use_terminal`
+once the card is present (``contactless read --reader replay:FILE`` and
+``contactless replay FILE`` both go through it). Amounts are volatile exactly when that
+config's ``amount`` or ``other_amount`` differ from the header's ``terminal`` values.
+
+In strict mode, recorded entries the flow did not use are a
+:class:`~contactless.errors.TraceMismatch` raised when the transport is disconnected
+(also when the flow failed with another error: the mismatch then replaces it, since a
+flow that stops earlier than the recording is the drift to report).
+
 A mismatch raises :class:`ExchangeMismatch` (a
 :class:`~contactless.errors.TraceMismatch`) naming the exchange, both commands, and the
 first differing field (a DOL field by its tag name)::
@@ -26,6 +37,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
+from types import TracebackType
 from typing import TYPE_CHECKING, Final, NoReturn
 from urllib.parse import parse_qsl
 
@@ -84,6 +96,8 @@ _EVENT_ERRORS: Final[dict[str, type[ExchangeError]]] = {
     "error": TransportError,
 }
 _HEADER_FIELDS: Final = ("CLA", "INS", "P1", "P2")
+#: VERIFY: redaction replaces its PIN block (see contactless.trace_redact).
+_VERIFY: Final = 0x20
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,8 +326,9 @@ class ReplayTransport(Transport):
 
     Options: ``trace`` (an already loaded :class:`~contactless.trace.Trace`; the URI's
     path then only names it), ``match`` (``"strict"``/``"loose"``, overriding the URI's
-    query) and ``terminal`` (the replaying terminal's settings: amounts that differ from
-    the recorded ones become volatile).
+    query), ``terminal`` (the replaying terminal's settings, as :meth:`use_terminal`) and
+    ``check_unused`` (whether recorded entries left over at :meth:`disconnect` raise
+    :class:`~contactless.errors.TraceMismatch`; default: in strict mode).
     """
 
     scheme = "replay"
@@ -328,6 +343,7 @@ class ReplayTransport(Transport):
         trace: Trace | None = None,
         match: str | None = None,
         terminal: TerminalConfig | None = None,
+        check_unused: bool | None = None,
     ) -> None:
         super().__init__(uri, timeout=timeout)
         scheme, _, rest = uri.partition(":")
@@ -352,6 +368,7 @@ class ReplayTransport(Transport):
         #: replay's errors read the same wherever the trace lives.
         self.label = PurePath(trace.source or path or trace.name).name
         self.volatile = self._volatile_fields(terminal)
+        self.check_unused = self.match == "strict" if check_unused is None else check_unused
         self.identity = ReaderIdentity(
             vendor="contactless",
             model="trace replay",
@@ -362,7 +379,14 @@ class ReplayTransport(Transport):
         self._position = 0
         self._exchanges = 0
         self._removed = False
+        self._mismatched = False
         self._layouts: dict[int, list[DolField] | None] = {}
+
+    def use_terminal(self, terminal: TerminalConfig) -> None:
+        """Compare the coming commands as sent by a terminal with these settings: the
+        amounts (9F02, 9F03) become volatile when they differ from the recorded ones.
+        :func:`contactless.read_card` calls it with its ``config``."""
+        self.volatile = self._volatile_fields(terminal)
 
     def _volatile_fields(self, terminal: TerminalConfig | None) -> frozenset[bytes]:
         if terminal is None:
@@ -380,11 +404,31 @@ class ReplayTransport(Transport):
         self._position = 0
         self._exchanges = 0
         self._removed = False
+        self._mismatched = False
         self.atr = self.trace.header.atr
         self.ats = self.trace.header.ats
 
     def _card_present(self) -> bool:
         return not self._removed
+
+    def _disconnect(self) -> None:
+        # A flow that was not run at all (the reader only opened) is not a drift; one that
+        # already failed with a mismatch has said what differs.
+        if self.check_unused and self._exchanges and not self._mismatched:
+            self.check_complete()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if isinstance(exc, ContactlessError) and not isinstance(exc, TraceMismatch):
+            # The base class only logs an error from closing while another is in flight;
+            # here the left-over entries are the better report (the flow stopped early).
+            self.disconnect()
+            return
+        super().__exit__(exc_type, exc, tb)
 
     @property
     def remaining(self) -> list[Entry]:
@@ -417,6 +461,7 @@ class ReplayTransport(Transport):
         self._exchanges += 1
         if position >= len(entries):
             self._position = position
+            self._mismatched = True
             raise ExchangeMismatch(
                 f"exchange #{self._exchanges}: the flow sent {describe_apdu(apdu)} "
                 f"({to_hex(apdu)}) after the end of {self.label} "
@@ -446,21 +491,33 @@ class ReplayTransport(Transport):
             raise CardRemoved(f"card removed during {describe_apdu(apdu)} {where}")
         if kind == "timeout":
             raise TransportTimeout(f"no answer to {describe_apdu(apdu)} {where}")
-        message = entry.extra.get("message") or "transmission error"
-        raise error_type(f"{message} during {describe_apdu(apdu)} {where}")
+        message = str(entry.extra.get("message") or "transmission error")
+        during = f"during {describe_apdu(apdu)}"
+        # A recorded message usually names the command already: say it once.
+        if during not in message:
+            message = f"{message} {during}"
+        raise error_type(f"{message} {where}")
 
     def _check(self, sent: bytes, recorded: bytes, position: int, entry: Entry) -> None:
         if position not in self._layouts:
             self._layouts[position] = dol_fields(self._entries, position)
+        # A redacted trace holds a placeholder PIN block: VERIFY's data may differ (but
+        # not its length).
+        pin_block = (
+            bool(self.trace.header.redacted)
+            and recorded[1:2] == bytes((_VERIFY,))
+            and len(sent) == len(recorded)
+        )
         difference = first_difference(
             sent,
             recorded,
             fields=self._layouts[position],
             volatile=self.volatile,
-            loose=self.match == "loose",
+            loose=self.match == "loose" or pin_block,
         )
         if difference is None:
             return
+        self._mismatched = True
         raise ExchangeMismatch(
             f"exchange #{self._exchanges} of {self.label} ({_where(entry)}) does not match "
             f"the recording: {difference.name} differs: sent {to_hex(difference.sent) or '-'}, "
