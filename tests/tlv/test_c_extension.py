@@ -1,5 +1,6 @@
-"""The C accelerator as a module: which path is picked, how a missing or stale build fails,
-module mechanics (multi-phase init, per-module state) and a short leak check.
+"""The C accelerator as a module: which path (and which node types) is picked, how a missing
+or stale build fails, module mechanics (multi-phase init, per-module state) and a short
+leak check. The node types' behaviour is tested in test_node.py.
 
 Import-time behaviour is tested in subprocesses, never by rewriting module globals here.
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import contactless.tlv as tlv
-from contactless.tlv import _pytlv
+from contactless.tlv import _pytlv, node
 
 try:
     from contactless.tlv import _ctlv
@@ -58,31 +59,40 @@ def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
 @needs_c
 def test_the_accelerator_is_used_when_built() -> None:
     if os.environ.get("CONTACTLESS_PUREPYTHON") == "1":
-        assert tlv.IMPLEMENTATION == "python"
+        assert tlv.IMPLEMENTATION == node.IMPLEMENTATION == "python"
         assert tlv.decode is _pytlv.decode
+        assert tlv.Tlv is not _ctlv.Tlv and tlv.TlvList is not _ctlv.TlvList
     else:
-        assert tlv.IMPLEMENTATION == "c"
+        assert tlv.IMPLEMENTATION == node.IMPLEMENTATION == "c"
         assert tlv.decode is _ctlv.decode
         assert tlv.find_value is _ctlv.find_value
+        # The node types come with the decoder: both paths return the C ones.
+        assert tlv.Tlv is node.Tlv is _ctlv.Tlv and tlv.TlvList is node.TlvList is _ctlv.TlvList
 
 
 def test_purepython_forces_the_reference() -> None:
     result = run_python(
         """
-        import contactless.tlv as tlv, contactless.tlv._pytlv as py
+        import contactless.tlv as tlv, contactless.tlv._pytlv as py, contactless.tlv.node as node
         assert tlv.decode is py.decode and tlv.find_value is py.find_value
-        print(tlv.IMPLEMENTATION)
+        assert "__slots__" in vars(node.Tlv) and node.TlvList.__module__ == node.__name__
+        print(tlv.IMPLEMENTATION, node.IMPLEMENTATION)
         """,
         CONTACTLESS_PUREPYTHON="1",
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "python"
+    assert result.stdout.strip() == "python python"
 
 
 def test_a_missing_extension_falls_back_to_python() -> None:
-    result = run_python(BLOCK_EXTENSION + "import contactless.tlv as t; print(t.IMPLEMENTATION)")
+    result = run_python(
+        BLOCK_EXTENSION
+        + "import contactless.tlv as t, contactless.tlv.node as n\n"
+        + "assert '__slots__' in vars(n.Tlv)\n"
+        + "print(t.IMPLEMENTATION, n.IMPLEMENTATION)"
+    )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "python"
+    assert result.stdout.strip() == "python python"
 
 
 def test_require_c_makes_a_missing_extension_an_import_error() -> None:
@@ -124,6 +134,13 @@ def test_a_changed_node_layout_is_refused_at_import() -> None:
 
 
 @needs_c
+def test_the_depth_limit_is_the_reference_one() -> None:
+    # node.py imports _ctlv before _pytlv has set MAX_DEPTH, so with the C node types the
+    # import-time check below cannot run: this comparison stands in for it.
+    assert _ctlv.MAX_DEPTH == _pytlv.MAX_DEPTH
+
+
+@needs_c
 def test_a_different_max_depth_is_refused_at_import() -> None:
     result = run_python(
         """
@@ -155,7 +172,12 @@ def test_multi_phase_init_gives_independent_module_instances() -> None:
     raw = bytes.fromhex("6F059F02020100")
     assert second.decode(raw) == _ctlv.decode(raw) == _pytlv.decode(raw)
     assert second.find_value(raw, "9F02") == b"\x01\x00"
-    del second
+    # It has node types of its own, but decodes to those in use, node.Tlv / node.TlvList
+    # (under CONTACTLESS_PUREPYTHON=1, the reference classes).
+    assert second.Tlv is not _ctlv.Tlv and second.TlvList is not _ctlv.TlvList
+    decoded = second.decode(raw)
+    assert type(decoded) is node.TlvList and type(decoded[0]) is node.Tlv
+    del second, decoded
 
 
 @needs_c
@@ -169,9 +191,12 @@ def test_imports_in_a_subinterpreter() -> None:
                 f"""
                 import sys
                 sys.path[:0] = {[str(ROOT / "src")]!r}
-                from contactless.tlv import _ctlv
+                from contactless.tlv import _ctlv, node
                 assert [n.tag_hex for n in _ctlv.decode(bytes.fromhex("6F035A0101"))] == ["6F"]
                 assert _ctlv.find_value(bytes.fromhex("6F035A0101"), "5A") == b"\\x01"
+                # the node types in use in this interpreter (its own C ones, unless pure)
+                assert type(_ctlv.decode(b"\\x5a\\x00")[0]) is node.Tlv
+                assert (node.Tlv is _ctlv.Tlv) == (node.IMPLEMENTATION == "c")
                 """
             ),
         )

@@ -3,11 +3,35 @@
 A decoded tree is lossless: besides tag and value, each node keeps where it started, how
 its length was written, and the padding bytes that preceded it, so ``encode(decode(x))``
 gives back ``x`` byte for byte.
+
+The classes below are the reference definition. When the C accelerator is built and
+``CONTACTLESS_PUREPYTHON=1`` is not set (the same rule by which ``contactless.tlv`` picks
+the C decoder), ``Tlv`` and ``TlvList`` are instead the C types from ``_ctlv``: they behave
+the same (tests/tlv/test_node.py compares the two) but are much cheaper to create and free,
+which is most of what decoding costs. So in any one process both decoders return the same
+node types, and :data:`IMPLEMENTATION` says which ones they are. (Left different, as no
+caller should depend on them: the C ``Tlv`` has no ``__slots__`` attribute, its signature
+carries no annotations, and it also pickles with protocols 0 and 1.)
 """
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from types import ModuleType
+from typing import Any, Literal
+
+# Imported before the classes below exist: finding no node.Tlv yet is how _ctlv knows that
+# its own types are the ones in use (loaded later, beside the pure-Python classes, it
+# builds those instead).
+_accelerated: ModuleType | None = None
+if os.environ.get("CONTACTLESS_PUREPYTHON") != "1":
+    try:
+        from . import _ctlv as _accelerated
+    except ImportError:  # not built: contactless.tlv falls back (or fails with REQUIRE_C)
+        _accelerated = None
+
+#: Which node types are in use: ``"c"`` (from ``_ctlv``) or ``"python"`` (the classes below).
+IMPLEMENTATION: Literal["c", "python"] = "python" if _accelerated is None else "c"
 
 
 class TlvList(list["Tlv"]):
@@ -94,3 +118,9 @@ class Tlv:
         return (
             f"Tlv({self.tag_hex}, value={self.value.hex().upper()!r}, offset={self.offset}{extra})"
         )
+
+
+if _accelerated is not None:
+    # The C types replace the reference classes above (same behaviour, same names).
+    TlvList = _accelerated.TlvList  # type: ignore[misc]
+    Tlv = _accelerated.Tlv  # type: ignore[misc]
