@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchdoc import write_section
+
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "vectors" / "traces"
 
@@ -76,20 +78,6 @@ def markdown_section(result: dict[str, Any]) -> str:
             "",
         ]
     )
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace this benchmark's section of ``path`` (up to the next top-level heading), or
-    append it; the rest of the file is left as it is."""
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    start = text.find(SECTION + "\n")
-    if start < 0:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + section
-    else:
-        following = text.find("\n# ", start + len(SECTION))
-        end = len(text) if following < 0 else following + 1
-        text = text[:start] + section + ("\n" + text[end:] if following >= 0 else "")
-    path.write_text(text, encoding="utf-8")
 
 
 def pin_to_one_core() -> int | None:
@@ -183,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         "transport": measure(through_transport),
     }
     if args.markdown:
-        write_section(args.markdown, markdown_section(result))
+        write_section(args.markdown, SECTION, markdown_section(result))
     if args.json:
         print(json.dumps(result, indent=2))
     else:

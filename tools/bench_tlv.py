@@ -31,6 +31,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from benchdoc import write_section
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
@@ -549,22 +551,8 @@ def main(argv: list[str] | None = None) -> int:
     report = render(result, command.strip())
     print(report)
     if args.markdown:
-        write_section(args.markdown, report)
+        write_section(args.markdown, SECTION, report)
     return 0
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace this benchmark's section of ``path`` (up to the next top-level heading), or
-    append it; the rest of the file is left as it is."""
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    start = text.find(SECTION + "\n")
-    if start < 0:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + section
-    else:
-        following = text.find("\n# ", start + len(SECTION))
-        end = len(text) if following < 0 else following + 1
-        text = text[:start] + section + ("\n" + text[end:] if following >= 0 else "")
-    path.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -48,6 +48,9 @@ __all__ = [
     "format_seconds",
 ]
 
+#: Accepted APDU types (a tuple: building the union type per call costs more than the check).
+_BYTES_LIKE = (bytes, bytearray, memoryview)
+
 logger = logging.getLogger("contactless.transport")
 
 #: Seconds one exchange may take when the caller does not say.
@@ -262,9 +265,12 @@ class Transport(ABC):
         when the exchange fails, and :class:`~contactless.errors.LocalProtocolError` when
         the transport is closed or ``apdu`` is not a command.
         """
-        if not isinstance(apdu, bytes | bytearray | memoryview):
+        if type(apdu) is bytes:
+            command = apdu
+        elif isinstance(apdu, _BYTES_LIKE):
+            command = bytes(apdu)
+        else:
             raise LocalProtocolError(f"an APDU must be bytes, not {type(apdu).__name__}")
-        command = bytes(apdu)
         if len(command) < 4:
             raise LocalProtocolError(
                 f"a command APDU needs at least 4 bytes (CLA INS P1 P2), got {command.hex()!r}"
@@ -302,34 +308,39 @@ class Transport(ABC):
         return response
 
     def _exchange_with_deadline(self, command: bytes, seconds: float) -> bytes:
-        deadline = time.monotonic() + seconds
-        # Another thread may be mid-exchange on this reader; wait for it, but not forever.
-        if not self._lock.acquire(blocking=False) and not self._lock.acquire(timeout=seconds):
-            raise TransportTimeout(
-                f"{describe_apdu(command)} not sent: {self.uri} stayed busy with another "
-                f"exchange for {format_seconds(seconds)}"
-            )
-        try:
-            remaining = deadline - time.monotonic()
+        lock = self._lock
+        if lock.acquire(blocking=False):
+            remaining = seconds
+        else:
+            # Another thread is mid-exchange on this reader; wait for it, but not forever.
+            waited_from = time.monotonic()
+            if not lock.acquire(timeout=seconds):
+                raise TransportTimeout(
+                    f"{describe_apdu(command)} not sent: {self.uri} stayed busy with another "
+                    f"exchange for {format_seconds(seconds)}"
+                )
+            remaining = seconds - (time.monotonic() - waited_from)
             if remaining <= 0:
+                lock.release()
                 raise TransportTimeout(
                     f"{describe_apdu(command)} not sent: no time left of {format_seconds(seconds)}"
                 )
+        try:
             if self.enforces_deadline:
                 raw = self._call_backend(command, remaining)
             else:
-                raw = self._call_on_watchdog(command, deadline, seconds)
+                raw = self._call_on_watchdog(command, time.monotonic() + remaining, seconds)
         finally:
-            self._lock.release()
+            lock.release()
+        if type(raw) is bytes:
+            return raw
         if isinstance(raw, bytearray | memoryview):
-            raw = bytes(raw)
-        if not isinstance(raw, bytes):
-            raise TransportError(
-                f"{self.uri} answered {describe_apdu(command)} with "
-                f"{type(raw).__name__} instead of bytes",
-                remedy="this is a bug in the backend; please report it",
-            )
-        return raw
+            return bytes(raw)
+        raise TransportError(
+            f"{self.uri} answered {describe_apdu(command)} with "
+            f"{type(raw).__name__} instead of bytes",
+            remedy="this is a bug in the backend; please report it",
+        )
 
     def _call_backend(self, command: bytes, timeout: float) -> bytes:
         """Call ``_transmit`` and translate anything that is not already ours."""

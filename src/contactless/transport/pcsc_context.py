@@ -206,7 +206,9 @@ class _Watchdog:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        self.parked = True
+        # Not parked until the thread parks itself: a new thread starts ticking, so calls
+        # need not wake it (a wake-up per APDU cost more than the rest of the guard).
+        self.parked = False
 
     def register(self, context: PcscContext) -> None:
         with self._lock:
