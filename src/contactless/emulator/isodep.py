@@ -24,6 +24,7 @@ from __future__ import annotations
 import enum
 import functools
 import operator
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from ..atr import FSC_TABLE, parse_ats
@@ -281,7 +282,7 @@ class _State(enum.Enum):
     PROTOCOL = "protocol"  # ISO-DEP activated (after RATS or ATTRIB)
 
 
-class Picc:
+class Picc(ABC):
     """What both card types share: the ISO-DEP layer once activated, and power cycling.
 
     ``generation`` counts power cycles (field off, or a new reader starting over), so the
@@ -352,11 +353,13 @@ class Picc:
         assert self._dep is not None
         return self._dep.receive(frame)
 
+    @abstractmethod
     def _is_wake_up(self, frame: bytes) -> bool:
-        raise NotImplementedError
+        """True for the frames that wake this card type (REQA/WUPA, REQB/WUPB)."""
 
+    @abstractmethod
     def _receive_activation(self, frame: bytes) -> Reaction:
-        raise NotImplementedError
+        """Handle a frame of this card type's activation (anticollision, RATS, ATTRIB...)."""
 
     def _start_over(self) -> None:
         # A wake-up from a state other than IDLE/HALT: the reader restarted without the
