@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import ConfigError, ContactlessError, LocalProtocolError
+from .options import amount_option, config_option, reader_option, timeout_option, wait_option
 
 if TYPE_CHECKING:
     from ..emv.card import CardData
@@ -70,22 +71,9 @@ def _print_table(data: CardData, show_pan: bool) -> None:
 
 
 @click.command()
-@click.option(
-    "--reader",
-    "-r",
-    "uri",
-    required=True,
-    envvar="CONTACTLESS_READER",
-    metavar="URI",
-    help="Reader URI: pcsc:, pcsc:0, nfc:usb, sim:visa, replay:trace.jsonl ... "
-    "(or set CONTACTLESS_READER).",
-)
+@reader_option
 @click.option("--json", "as_json", is_flag=True, help="Print the card data as JSON.")
-@click.option(
-    "--amount",
-    type=click.IntRange(0, 999_999_999_999),
-    help="Amount in minor units (150 = 1.50), overriding the terminal config.",
-)
+@amount_option
 @click.option(
     "--transaction",
     is_flag=True,
@@ -96,29 +84,12 @@ def _print_table(data: CardData, show_pan: bool) -> None:
     is_flag=True,
     help="Show the PAN, Track 2 and cardholder name in full (masked by default).",
 )
-@click.option(
-    "--config",
-    "config_path",
-    metavar="FILE",
-    help="Terminal settings (TOML); see docs/terminal-config.md.",
-)
+@config_option
 @click.option(
     "--tlvs", is_flag=True, help="With --json: add every answer's decoded TLV (masked too)."
 )
-@click.option(
-    "--wait",
-    type=click.FloatRange(min=0.001, max=3600),
-    default=10.0,
-    show_default=True,
-    help="Seconds to wait for a card.",
-)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0.001, max=600),
-    default=5.0,
-    show_default=True,
-    help="Seconds allowed for each exchange with the card.",
-)
+@wait_option
+@timeout_option
 def read(
     uri: str,
     as_json: bool,

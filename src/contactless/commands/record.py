@@ -9,18 +9,11 @@ import sys
 import click
 
 from ..errors import ContactlessError
+from .options import amount_option, config_option, reader_option, timeout_option, wait_option
 
 
 @click.command()
-@click.option(
-    "--reader",
-    "-r",
-    "uri",
-    required=True,
-    envvar="CONTACTLESS_READER",
-    metavar="URI",
-    help="Reader URI: pcsc:, nfc:usb, sim:visa ... (or set CONTACTLESS_READER).",
-)
+@reader_option
 @click.option(
     "--output", "-o", "output", required=True, metavar="FILE", help="Trace file to write (.jsonl)."
 )
@@ -30,28 +23,12 @@ from ..errors import ContactlessError
     is_flag=True,
     help="Keep the real PAN, track data and cardholder name in the trace (sensitive!).",
 )
-@click.option("--config", "config_path", metavar="FILE", help="Terminal settings (TOML).")
-@click.option(
-    "--amount",
-    type=click.IntRange(0, 999_999_999_999),
-    help="Amount in minor units, overriding the terminal config.",
-)
+@config_option
+@amount_option
 @click.option("--note", metavar="TEXT", help="A note to keep in the trace's header.")
 @click.option("--json", "as_json", is_flag=True, help="Print the card data as JSON.")
-@click.option(
-    "--wait",
-    type=click.FloatRange(min=0.001, max=3600),
-    default=10.0,
-    show_default=True,
-    help="Seconds to wait for a card.",
-)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0.001, max=600),
-    default=5.0,
-    show_default=True,
-    help="Seconds allowed for each exchange with the card.",
-)
+@wait_option
+@timeout_option
 def record(
     uri: str,
     output: str,
