@@ -144,3 +144,35 @@ def test_read_is_listed_in_help() -> None:
     help_text = CliRunner().invoke(cli, ["read", "--help"]).output
     for option in ("--reader", "--json", "--amount", "--transaction", "--show-pan", "--config"):
         assert option in help_text
+
+
+def test_a_live_read_and_the_replay_of_its_redacted_trace_mask_the_name_alike(
+    tmp_path: Path,
+) -> None:
+    # The redacted trace holds a placeholder name of another length: one star per
+    # character would tell the two apart (and tell how long the real name is).
+    trace = tmp_path / "visa.jsonl"
+    recorded = CliRunner().invoke(cli, ["record", "--reader", "sim:visa", "--output", str(trace)])
+    assert recorded.exit_code == 0, recorded.output
+    live = _invoke("--reader", "sim:visa")
+    replayed = _invoke("--reader", f"replay:{trace}")
+    assert live.exit_code == 0 and replayed.exit_code == 0, live.output + replayed.output
+
+    def cardholder(output: str) -> list[str]:
+        return [line.split()[-1] for line in output.splitlines() if "Cardholder" in line]
+
+    assert cardholder(live.stdout) == cardholder(replayed.stdout) == ["********"]
+    live_json = json.loads(_invoke("--reader", "sim:visa", "--json").stdout)
+    replay_json = json.loads(_invoke("--reader", f"replay:{trace}", "--json").stdout)
+    assert live_json["cardholder_name"] == replay_json["cardholder_name"] == "********"
+
+
+def test_expired_card_is_flagged(tmp_path: Path) -> None:
+    config = tmp_path / "terminal.toml"
+    config.write_text("fixed_time = 2025-06-01T12:00:00\n")
+    reader = "sim:visa?expired=1"
+    out = json.loads(_invoke("--reader", reader, "--config", str(config), "--json").stdout)
+    assert out["expired"] is True and out["not_yet_effective"] is False
+    assert "(expired)" in _invoke("--reader", reader, "--config", str(config)).stdout
+    healthy = json.loads(_invoke("--reader", "sim:visa", "--config", str(config), "--json").stdout)
+    assert healthy["expired"] is False

@@ -7,7 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from contactless.masking import (
+    NAME_MASK,
     SENSITIVE_TAGS,
+    mask_name,
     mask_pan,
     mask_track1,
     mask_track2,
@@ -114,7 +116,7 @@ def test_mask_track2_masks_unparseable_input_whole(garbage: str) -> None:
 def test_mask_track1() -> None:
     track1 = b"B4761739001010010^VISA ACQUIRER TEST/CARD 01^2212201113380000"
     masked = mask_track1(track1)
-    assert masked == "B476173******0010^" + "*" * 26 + "^2212201" + "*" * 9
+    assert masked == "B476173******0010^" + NAME_MASK + "^2212201" + "*" * 9
     assert "VISA" not in masked
     assert mask_track1("no carets here") == "*" * 14
 
@@ -139,11 +141,11 @@ def test_sensitive_tags_are_the_card_and_cardholder_data() -> None:
             bytes.fromhex("5413330089099130D25122010123409172"),
             "541333******9130D2512201**********",
         ),
-        ("5F20", b"CARDHOLDER/VISA", "*" * 15),
-        ("9F0B", "张三".encode("gbk"), "****"),
+        ("5F20", b"CARDHOLDER/VISA", "********"),
+        ("9F0B", "张三".encode("gbk"), "********"),
         ("9F1F", b"1234567890", "*" * 10),
         ("9F20", bytes.fromhex("123456789F"), "*" * 9),
-        ("56", b"B4761739001010010^TEST/CARD^2212201", "B476173******0010^*********^2212201"),
+        ("56", b"B4761739001010010^TEST/CARD^2212201", "B476173******0010^********^2212201"),
     ],
 )
 def test_mask_value_per_tag(tag: str | int, value: bytes, masked: str) -> None:
@@ -157,7 +159,23 @@ def test_mask_value_of_other_tags_is_hex() -> None:
 
 def test_mask_value_accepts_text_already_decoded() -> None:
     assert mask_value("5A", "4761739001010010") == "476173******0010"
-    assert mask_value("5F20", "CARDHOLDER/VISA") == "*" * 15
+    assert mask_value("5F20", "CARDHOLDER/VISA") == "********"
+
+
+@pytest.mark.parametrize("tag", ["5F20", "9F0B"])
+def test_masked_names_do_not_tell_their_length(tag: str) -> None:
+    # One star per character would tell "LI/A" from "REDACTED/CARDHOLDER" (and a live read
+    # from the replay of its redacted trace).
+    names = [b"", b"LI/A", b"CARDHOLDER/VISA", b"REDACTED/CARDHOLDER", b"X" * 45]
+    assert {mask_value(tag, name) for name in names} == {NAME_MASK}
+    assert {mask_value(tag, name.decode()) for name in names} == {NAME_MASK}
+    assert NAME_MASK == "********" and mask_name("A") == NAME_MASK
+
+
+def test_the_track1_name_does_not_tell_its_length() -> None:
+    short = mask_track1("B4761739001010010^LI/A^2212201")
+    long = mask_track1("B4761739001010010^VISA ACQUIRER TEST/CARD 01^2212201")
+    assert short == long == "B476173******0010^" + NAME_MASK + "^2212201"
 
 
 # --- properties: never raise, never reveal more than 6 + 4 digits ---------------------------

@@ -2,7 +2,8 @@
 
 The rule (DESIGN.md, "Data rules"): a PAN shows its first 6 and last 4 digits and nothing
 else; Track data keeps the expiry date and service code but never the discretionary data;
-the cardholder name is hidden. These functions are used by the CLI, traces, logs and
+the cardholder name is hidden behind a fixed-length placeholder (:data:`NAME_MASK`), so
+that not even its length shows. These functions are used by the CLI, traces, logs and
 reports, so they never raise on odd input: anything they cannot parse is masked whole.
 
 >>> mask_pan("4761739001010010")
@@ -15,7 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-__all__ = ["SENSITIVE_TAGS", "mask_pan", "mask_track1", "mask_track2", "mask_value"]
+__all__ = [
+    "NAME_MASK",
+    "SENSITIVE_TAGS",
+    "mask_name",
+    "mask_pan",
+    "mask_track1",
+    "mask_track2",
+    "mask_value",
+]
 
 #: Tags whose values identify the card or cardholder: Application PAN (5A), Track 2
 #: Equivalent Data (57), Track 1 Data (56), Track 2 Data (9F6B), Track 1 and Track 2
@@ -25,6 +34,10 @@ SENSITIVE_TAGS: frozenset[str] = frozenset(
 )
 
 MASK = "*"
+
+#: What a masked cardholder name looks like, whatever its length: one star per character
+#: would tell a short name from a long one (and a live read from its redacted replay).
+NAME_MASK = MASK * 8
 
 # Below these lengths, showing 6 + 4 digits would reveal (nearly) the whole number; such short
 # values are not real PANs, so they get less shown, never more.
@@ -48,6 +61,12 @@ def _is_digits(text: str) -> bool:
 
 def _mask_all(text: str) -> str:
     return MASK * len(text)
+
+
+def mask_name(name: str | bytes) -> str:
+    """Mask a cardholder name: always :data:`NAME_MASK`, whatever the name and its length."""
+    del name  # nothing of it is shown, not even its length
+    return NAME_MASK
 
 
 def mask_pan(pan: str | bytes) -> str:
@@ -97,8 +116,8 @@ def mask_track2(text_or_hex: str | bytes) -> str:
 
 def mask_track1(data: str | bytes) -> str:
     """Mask Track 1 data (``B<PAN>^<NAME>^<YYMM><SVC><discretionary>``): PAN masked, name
-    and discretionary data replaced by ``*``, expiry and service code kept. Input that does
-    not have this shape is masked whole."""
+    replaced by :data:`NAME_MASK`, discretionary data by ``*``, expiry and service code
+    kept. Input that does not have this shape is masked whole."""
     if isinstance(data, bytes | bytearray | memoryview):
         text = bytes(data).decode("latin-1")
     else:
@@ -110,7 +129,7 @@ def mask_track1(data: str | bytes) -> str:
     if not _is_digits(pan) or len(rest) < 7 or not _is_digits(rest[:7]):
         return _mask_all(text)
     return (
-        parts[0][0] + mask_pan(pan) + "^" + _mask_all(name) + "^" + rest[:7] + _mask_all(rest[7:])
+        parts[0][0] + mask_pan(pan) + "^" + mask_name(name) + "^" + rest[:7] + _mask_all(rest[7:])
     )
 
 
@@ -121,6 +140,10 @@ def _mask_pan_value(value: bytes | str) -> str:
 def _mask_text_value(value: bytes | str) -> str:
     text = value.decode("latin-1") if isinstance(value, bytes) else value
     return _mask_all(text)
+
+
+def _mask_name_value(value: bytes | str) -> str:
+    return mask_name(value)
 
 
 def _mask_cn_value(value: bytes | str) -> str:
@@ -137,8 +160,8 @@ _MASKERS: dict[str, Callable[[bytes | str], str]] = {
     "56": mask_track1,
     "9F1F": _mask_text_value,
     "9F20": _mask_cn_value,
-    "5F20": _mask_text_value,
-    "9F0B": _mask_text_value,
+    "5F20": _mask_name_value,
+    "9F0B": _mask_name_value,
 }
 
 
@@ -152,14 +175,15 @@ def mask_value(tag_hex: str, value: bytes | str) -> str:
     """Display text for the value of ``tag_hex`` with card data masked.
 
     For a tag in :data:`SENSITIVE_TAGS` the text is masked (PAN: first 6 / last 4; Track 2:
-    PAN masked, expiry and service code kept; names and discretionary data: all ``*``).
+    PAN masked, expiry and service code kept; names: :data:`NAME_MASK` whatever their
+    length; discretionary data: all ``*``).
     ``value`` is the raw value bytes (or text a caller already decoded). Any other tag's
     value is returned as upper-case hex (text as it is).
 
     >>> mask_value("5A", bytes.fromhex("4761739001010010"))
     '476173******0010'
     >>> mask_value("5F20", b"CARDHOLDER/VISA")
-    '***************'
+    '********'
     """
     raw: bytes | str
     if isinstance(value, bytes | bytearray | memoryview):

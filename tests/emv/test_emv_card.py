@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date, datetime
 
 import pytest
 from emv_cards import NAME, PAN, config, feed, mc_card, ok, tlv, visa_card
@@ -10,6 +11,7 @@ from emv_cards import NAME, PAN, config, feed, mc_card, ok, tlv, visa_card
 from contactless.emv.card import CardData, ResponseData, card_data_from
 from contactless.emv.flow import read_flow
 from contactless.errors import RemoteProtocolError
+from contactless.masking import NAME_MASK
 from contactless.tlv import decode
 
 NAME_TEXT = NAME.decode()
@@ -141,3 +143,73 @@ def test_every_sensitive_tag_of_the_dictionary_is_masked_in_raw_tlvs() -> None:
     assert nodes[1] == {"tag": "9F08", "value": "0096"}
     shown = data.to_json(show_pan=True, include_tlvs=True)["responses"][-1]["tlvs"][0]
     assert shown["children"][0]["value"] == "0123456789"
+
+
+# --- expired / not yet effective at the transaction date (EMV Book 3 10.5.2) ------------------
+
+
+def _dated(*pairs: tuple[str, bytes], on: date | datetime | None) -> CardData:
+    return card_data_from(
+        bytes.fromhex("A0000000031010"), [_record(*pairs)], aip=None, transaction_date=on
+    )
+
+
+EXPIRES = ("5F24", bytes.fromhex("181231"))  # valid through 31 December 2018
+EFFECTIVE = ("5F25", bytes.fromhex("150101"))
+
+
+@pytest.mark.parametrize(
+    ("on", "expired"),
+    [
+        (date(2018, 12, 31), False),  # the last valid day
+        (date(2019, 1, 1), True),
+        (date(2018, 1, 1), False),
+        (datetime(2019, 1, 1, 0, 0, 1), True),  # a terminal clock reading: its day counts
+    ],
+)
+def test_expired_compares_the_expiry_date_with_the_transaction_date(
+    on: date, expired: bool
+) -> None:
+    data = _dated(EXPIRES, EFFECTIVE, on=on)
+    assert data.expired is expired
+    out = data.to_json()
+    assert out["expired"] is expired and out["not_yet_effective"] is False
+    assert out["transaction_date"] == (on.date() if isinstance(on, datetime) else on).isoformat()
+    assert dict(data.summary())["Expiry"] == ("2018-12 (expired)" if expired else "2018-12")
+
+
+def test_a_track2_only_expiry_is_valid_through_the_end_of_its_month() -> None:
+    track2 = ("57", bytes.fromhex("4761739001010010D24022011143804400000F"))  # YYMM 2402
+    assert not _dated(track2, on=date(2024, 2, 29)).expired  # leap day: still valid
+    assert _dated(track2, on=date(2024, 3, 1)).expired
+    assert _dated(track2, on=date(2024, 3, 1)).expiry == "2024-02"
+
+
+@pytest.mark.parametrize(("on", "early"), [(date(2014, 12, 31), True), (date(2015, 1, 1), False)])
+def test_not_yet_effective_before_the_effective_date(on: date, early: bool) -> None:
+    data = _dated(EXPIRES, EFFECTIVE, on=on)
+    assert data.not_yet_effective is early and data.expired is False
+    assert data.to_json()["not_yet_effective"] is early
+    effective = dict(data.summary())["Effective"]
+    assert effective == ("2015-01-01 (not yet effective)" if early else "2015-01-01")
+    assert "(expired)" not in "\n".join(value for _, value in data.summary())
+
+
+def test_without_a_transaction_date_nothing_is_flagged() -> None:
+    data = _dated(EXPIRES, EFFECTIVE, on=None)
+    assert data.expired is False and data.not_yet_effective is False
+    assert data.to_json()["transaction_date"] is None
+    assert dict(data.summary())["Expiry"] == "2018-12"
+
+
+# --- the cardholder name: a fixed-length placeholder ----------------------------------------
+
+
+@pytest.mark.parametrize("name", [b"LI/A", b"CARDHOLDER/VISA", b"REDACTED/CARDHOLDER"])
+def test_a_masked_name_does_not_tell_its_length(name: bytes) -> None:
+    data = card_data_from(bytes.fromhex("A0000000031010"), [_record(("5F20", name))], aip=None)
+    assert data.to_json()["cardholder_name"] == NAME_MASK
+    assert dict(data.summary())["Cardholder"] == NAME_MASK
+    nodes = data.to_json(include_tlvs=True)["responses"][0]["tlvs"][0]["children"]
+    assert nodes == [{"tag": "5F20", "value": NAME_MASK, "masked": True}]
+    assert data.to_json(show_pan=True)["cardholder_name"] == name.decode()

@@ -363,18 +363,29 @@ def test_the_chinese_text_report_shows_which_config_key_is_wrong(tmp_path: Path)
     assert "ttq" in chinese.stdout
 
 
-def test_a_run_that_could_not_finish_a_check_does_not_say_pass(tmp_path: Path) -> None:
-    # A replayed trace answers one EMV read: the link loops and the test transaction
-    # cannot be played back, so those checks cannot finish.
+def test_a_replayed_trace_skips_the_link_and_the_transaction_with_a_reason(
+    tmp_path: Path,
+) -> None:
+    # A replayed trace answers one recorded EMV read, in order: it cannot repeat round
+    # trips nor do the self-test's own transaction. Those checks say so; they do not crash
+    # and ask for a bug report.
     trace = tmp_path / "visa.jsonl"
     recorded = invoke("record", "--reader", "sim:visa", "--output", str(trace))
     assert recorded.exit_code == 0, recorded.output
     reader = f"replay:{trace}"
-    text = invoke("selftest", "--reader", reader, "--loops", "3")
-    assert text.exit_code == 3, text.output
-    assert "Verdict: PASS" not in text.stdout
-    assert "Verdict: ERROR" in text.stdout
     document = json.loads(invoke("selftest", "--reader", reader, "--loops", "3", "--json").stdout)
-    assert document["verdict"] == "error" and document["incomplete"]
-    assert "error" not in document  # it ran: the incomplete checks say what went wrong
     jsonschema.validate(document, load_schema())
+    checks = {check["id"]: check for check in document["checks"]}
+    assert checks["link.quality"]["outcome"] == "link.skipped_replay"
+    assert checks["emv.transaction"]["outcome"] == "emv.skipped_replay"
+    for check in (checks["link.quality"], checks["emv.transaction"]):
+        assert check["status"] == "skip"
+        assert "replays a recorded trace" in check["message"] and reader in check["message"]
+    assert not document["incomplete"]
+    text = invoke("selftest", "--reader", reader, "--loops", "3")
+    assert "crashed" not in text.stdout.lower() and "report" not in text.stdout.lower()
+    assert text.exit_code == 0, text.output
+    chinese = invoke("selftest", "--reader", reader, "--loops", "3", "--lang", "zh", "--json")
+    messages = {check["id"]: check["message"] for check in json.loads(chinese.stdout)["checks"]}
+    assert "回放的是录制的通信记录" in messages["link.quality"]
+    assert "回放的是录制的通信记录" in messages["emv.transaction"]

@@ -386,8 +386,8 @@ def test_describe_masks_card_data_by_default() -> None:
     track2 = bytes.fromhex(PAN + "D22122011143804400000F")
     assert describe("5A", pan) == "476173******0010"
     assert describe("57", track2) == "476173******0010D2212201*************"
-    assert describe("5F20", b"CARDHOLDER/VISA") == "***************"
-    assert describe("9F0B", "张伟".encode("gbk")) == "****"
+    assert describe("5F20", b"CARDHOLDER/VISA") == "********"  # fixed length: hides it
+    assert describe("9F0B", "张伟".encode("gbk")) == "********"
     assert describe("9F20", bytes.fromhex("1143804400000F")) == "*" * 13
 
 

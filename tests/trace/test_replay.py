@@ -387,3 +387,62 @@ def test_read_card_tells_the_replay_its_terminal_settings() -> None:
     )
     assert data.brand == "visa"
     assert seen[0].volatile == ALWAYS_VOLATILE | {b"\x9f\x02", b"\x9f\x03"}
+
+
+# --- mismatch messages: a VERIFY's PIN block is not shown -----------------------------------
+
+PIN_BLOCK = bytes.fromhex("241234FFFFFFFFFF")  # ISO 9564 format 2, PIN 1234
+OTHER_PIN_BLOCK = bytes.fromhex("245678FFFFFFFFFF")
+
+
+def _verify(block: bytes) -> bytes:
+    return bytes.fromhex("00200080") + bytes((len(block),)) + block
+
+
+def _verify_mismatch(sent: bytes, recorded: bytes) -> ExchangeMismatch:
+    trace = Trace(TraceHeader(), (Exchange(recorded, bytes.fromhex("9000")),))
+    with (
+        pytest.raises(ExchangeMismatch) as caught,
+        ReplayTransport("replay:x.jsonl", trace=trace, check_unused=False) as reader,
+    ):
+        reader.transmit(sent)
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("sent", "field"),
+    [
+        (_verify(OTHER_PIN_BLOCK), "data byte 1"),
+        (_verify(OTHER_PIN_BLOCK[:6]), "Lc"),
+    ],
+)
+def test_a_verify_mismatch_does_not_show_the_pin_blocks(sent: bytes, field: str) -> None:
+    error = _verify_mismatch(sent, _verify(PIN_BLOCK))
+    message = str(error)
+    for block in (PIN_BLOCK, OTHER_PIN_BLOCK, OTHER_PIN_BLOCK[:6]):
+        assert block.hex().upper() not in message
+    assert "1234" not in message and "5678" not in message
+    assert field in message
+    assert "0020008008" + "**" * 8 in message and "VERIFY" in message
+    assert error.sent == sent and error.recorded == _verify(PIN_BLOCK)  # kept for tools
+
+
+def test_a_verify_past_the_end_does_not_show_its_pin_block() -> None:
+    trace = Trace(TraceHeader(), ())
+    with (
+        ReplayTransport("replay:x.jsonl", trace=trace) as reader,
+        pytest.raises(ExchangeMismatch, match="after the end") as caught,
+    ):
+        reader.transmit(_verify(PIN_BLOCK))
+    assert PIN_BLOCK.hex().upper() not in str(caught.value)
+    assert "0020008008" + "**" * 8 in str(caught.value)
+
+
+def test_a_verify_header_difference_and_other_commands_stay_in_hex() -> None:
+    sent = bytes.fromhex("00200088") + bytes((len(PIN_BLOCK),)) + PIN_BLOCK  # P2 88
+    error = _verify_mismatch(sent, _verify(PIN_BLOCK))
+    assert "P2 differs: sent 88, recorded 80" in str(error)
+    assert PIN_BLOCK.hex().upper() not in str(error)
+    select = bytes.fromhex("00A4040007A000000003101000")
+    error = _verify_mismatch(select, SELECT_PPSE)
+    assert select.hex().upper() in str(error) and SELECT_PPSE.hex().upper() in str(error)

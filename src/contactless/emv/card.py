@@ -4,18 +4,24 @@ The flow (``emv.flow``) collects every answer as decoded TLV (:class:`ResponseDa
 :func:`card_data_from` turns them into named, decoded fields. Card data is sensitive:
 ``repr``, ``str`` and :meth:`CardData.to_json` mask the PAN, Track 2 and the cardholder
 name unless the caller opts in (``show_pan=True``).
+
+Given the transaction date (9A, from the terminal clock the flow used), a :class:`CardData`
+says whether the card is expired or not yet effective at that date, as a terminal's
+processing restrictions check does (EMV Book 3 10.5.2).
 """
 
 from __future__ import annotations
 
+import calendar
 import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any, Literal
 
 from ..errors import RemoteProtocolError
 from ..hexutil import to_hex
-from ..masking import SENSITIVE_TAGS, mask_pan, mask_value
+from ..masking import SENSITIVE_TAGS, mask_name, mask_pan, mask_value
 from ..tlv import Tlv, TlvList, parse_tag, walk
 from ..tlv.bitfields import (
     AflEntry,
@@ -94,10 +100,6 @@ def _masked(value: str | None, show: bool, masker: Callable[[str], str]) -> str 
     return masker(value)
 
 
-def _mask_name(name: str) -> str:
-    return mask_value("5F20", name)
-
-
 @dataclass(frozen=True)
 class CardData:
     """The result of an EMV read.
@@ -134,6 +136,11 @@ class CardData:
     reader: str | None = None
     atr: bytes | None = None
     cryptogram: Cryptogram | None = None
+    #: The last day the card is valid: the Application Expiration Date (5F24), or for a card
+    #: with only Track 2 (YYMM) the last day of the expiry month.
+    expiry_date: date | None = None
+    #: The transaction date (9A) the read used; ``None`` when unknown.
+    transaction_date: date | None = None
 
     # --- derived values ------------------------------------------------------------------
 
@@ -151,6 +158,22 @@ class CardData:
     def aip_bits(self) -> dict[str, bool]:
         """The Application Interchange Profile's named bits (empty when there is no AIP)."""
         return decode_aip(self.aip) if self.aip else {}
+
+    @property
+    def expired(self) -> bool:
+        """Whether the transaction date is after the expiry date (EMV Book 3 10.5.2: the
+        card is valid through its expiry date). ``False`` when either date is unknown."""
+        if self.expiry_date is None or self.transaction_date is None:
+            return False
+        return self.transaction_date > self.expiry_date
+
+    @property
+    def not_yet_effective(self) -> bool:
+        """Whether the transaction date is before the Application Effective Date (5F25).
+        ``False`` when either date is unknown."""
+        if self.effective_date is None or self.transaction_date is None:
+            return False
+        return self.transaction_date < date.fromisoformat(self.effective_date)
 
     @property
     def cryptogram_type(self) -> str | None:
@@ -194,8 +217,13 @@ class CardData:
             "pan_sequence_number": self.pan_sequence_number,
             "expiry": self.expiry,
             "effective_date": self.effective_date,
+            "transaction_date": self.transaction_date.isoformat()
+            if self.transaction_date is not None
+            else None,
+            "expired": self.expired,
+            "not_yet_effective": self.not_yet_effective,
             "service_code": self.service_code,
-            "cardholder_name": _masked(self.cardholder_name, show_pan, _mask_name),
+            "cardholder_name": _masked(self.cardholder_name, show_pan, mask_name),
             "issuer_country": country_alpha(self.issuer_country)
             if self.issuer_country is not None
             else None,
@@ -241,10 +269,13 @@ class CardData:
             ("AID", to_hex(self.aid)),
             ("Brand", self.brand),
             ("PAN", self.pan if show_pan else self.masked_pan),
-            ("Expiry", self.expiry),
-            ("Effective", self.effective_date),
+            ("Expiry", _flagged(self.expiry, self.expired, "expired")),
+            (
+                "Effective",
+                _flagged(self.effective_date, self.not_yet_effective, "not yet effective"),
+            ),
             ("Service code", self.service_code),
-            ("Cardholder", _masked(self.cardholder_name, show_pan, _mask_name)),
+            ("Cardholder", _masked(self.cardholder_name, show_pan, mask_name)),
             ("Issuer country", _code_text(self.issuer_country, country_alpha)),
             ("Currency", _code_text(self.currency, currency_alpha)),
             ("Languages", " ".join(self.language_preference) or None),
@@ -268,6 +299,10 @@ class CardData:
             + (f", cryptogram={self.cryptogram.type}" if self.cryptogram else "")
             + ")"
         )
+
+
+def _flagged(value: str | None, flag: bool, note: str) -> str | None:
+    return f"{value} ({note})" if value is not None and flag else value
 
 
 def _code_text(code: int | None, alpha: Callable[[int], str | None]) -> str | None:
@@ -333,15 +368,16 @@ def _where(tag: str) -> str:
     return f"{name_of(tag)} (tag {tag})"
 
 
-def _expiry_from_date(value: bytes) -> str:
-    date = decode_date(value, what=_where("5F24"))
-    return f"{date.year:04d}-{date.month:02d}"
+def _expiry_from_track2(yymm: str) -> date:
+    """The last day of a Track 2 expiry month (Track 2 has YYMM only)."""
+    # Reuse the EMV century rule of decode_date with day 01, then go to the month's end.
+    first = decode_date(bytes.fromhex(yymm + "01"), what="Track 2 expiry date")
+    return first.replace(day=calendar.monthrange(first.year, first.month)[1])
 
 
-def _expiry_from_track2(yymm: str) -> str:
-    # Reuse the EMV century rule of decode_date with day 01 (Track 2 has YYMM only).
-    date = decode_date(bytes.fromhex(yymm + "01"), what="Track 2 expiry date")
-    return f"{date.year:04d}-{date.month:02d}"
+def _day(when: date | None) -> date | None:
+    # A datetime is a date, but does not compare with one: keep the day only.
+    return when.date() if isinstance(when, datetime) else when
 
 
 def _preferred_name(value: bytes, code_table: bytes | None) -> str:
@@ -413,10 +449,14 @@ def card_data_from(
     records: Iterable[RecordRead] = (),
     apdus: int = 0,
     cryptogram: Cryptogram | None = None,
+    transaction_date: date | None = None,
 ) -> CardData:
     """Decode the application's data objects (final FCI, GPO answer, records) into a
     :class:`CardData`. The first occurrence of a tag wins. A value that breaks its format
-    raises :class:`~contactless.errors.RemoteProtocolError` naming the tag."""
+    raises :class:`~contactless.errors.RemoteProtocolError` naming the tag.
+
+    ``transaction_date`` is the transaction date (9A) the terminal sent: with it the result
+    says whether the card is expired or not yet effective on that day."""
     responses = tuple(responses)
     values: dict[str, bytes] = {}
     for response in responses:
@@ -432,9 +472,10 @@ def card_data_from(
         else (track2.pan if track2 else None)
     )
     if "5F24" in values:
-        expiry: str | None = _expiry_from_date(values["5F24"])
+        expiry_date: date | None = decode_date(values["5F24"], what=_where("5F24"))
     else:
-        expiry = _expiry_from_track2(track2.expiry) if track2 else None
+        expiry_date = _expiry_from_track2(track2.expiry) if track2 else None
+    expiry = f"{expiry_date.year:04d}-{expiry_date.month:02d}" if expiry_date else None
     effective = (
         decode_date(values["5F25"], what=_where("5F25")).isoformat() if "5F25" in values else None
     )
@@ -475,4 +516,6 @@ def card_data_from(
         responses=responses,
         apdus=apdus,
         cryptogram=cryptogram,
+        expiry_date=expiry_date,
+        transaction_date=_day(transaction_date),
     )

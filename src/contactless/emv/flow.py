@@ -428,7 +428,9 @@ def read_flow(config: TerminalConfig, *, transaction: bool = False) -> ReadFlow:
     PDOL and the CDOL1 carry the same ones.
     """
     exchanges = _Exchanges()
-    terminal = config.terminal_data(config.now(), config.random_bytes(4))
+    # One clock reading: the date sent as 9A is also the date the card's validity is judged on.
+    when = config.now()
+    terminal = config.terminal_data(when, config.random_bytes(4))
     candidates = yield from _candidates(exchanges, config)
     aid, processing = yield from _start_application(exchanges, candidates, terminal)
     records = yield from _read_records(exchanges, processing.afl)
@@ -443,6 +445,7 @@ def read_flow(config: TerminalConfig, *, transaction: bool = False) -> ReadFlow:
         records=records,
         apdus=exchanges.count,
         cryptogram=cryptogram,
+        transaction_date=when.date(),
     )
 
 

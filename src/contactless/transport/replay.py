@@ -30,6 +30,9 @@ first differing field (a DOL field by its tag name)::
 
     exchange #3 of visa.jsonl (line 4): Amount, Authorised (Numeric) (9F02) differs:
     sent 000000000250, recorded 000000000100 ...
+
+The message shows commands in hex, except the data of a VERIFY (its PIN block), which is
+shown as ``**`` per byte: the exception's ``sent`` and ``recorded`` keep the bytes.
 """
 
 from __future__ import annotations
@@ -314,6 +317,35 @@ def first_difference(
     return None
 
 
+_HIDDEN_BYTE: Final = "**"
+
+
+def _is_verify(apdu: bytes) -> bool:
+    return len(apdu) > 1 and apdu[1] == _VERIFY
+
+
+def _shown_command(apdu: bytes) -> str:
+    """A command in hex for a message; a VERIFY's data (the PIN block) as ``**`` per byte."""
+    if not _is_verify(apdu) or len(apdu) <= 5:
+        return to_hex(apdu)
+    size = min(apdu[4], len(apdu) - 5)
+    return to_hex(apdu[:5]) + _HIDDEN_BYTE * size + to_hex(apdu[5 + size :])
+
+
+def _named(apdu: bytes) -> str:
+    # describe_apdu falls back to the whole hex for bytes that do not parse as a command.
+    return INS_NAMES.get(_VERIFY, "VERIFY") if _is_verify(apdu) else describe_apdu(apdu)
+
+
+def _shown_part(part: bytes, apdu: bytes, difference: Difference) -> str:
+    """The differing bytes for a message: hidden when they are (or reach into) a VERIFY's
+    data; the header fields and Le are shown."""
+    hide = _is_verify(apdu) and difference.field not in (*_HEADER_FIELDS, "Le")
+    if not part:
+        return "-"
+    return _HIDDEN_BYTE * len(part) if hide else to_hex(part)
+
+
 def _ins_name(apdu: bytes) -> str:
     return INS_NAMES.get(apdu[1], f"INS {apdu[1]:02X}") if len(apdu) > 1 else "command"
 
@@ -442,7 +474,7 @@ class ReplayTransport(Transport):
         if not left:
             return
         first = left[0]
-        what = describe_apdu(first.command) if first.command is not None else first.to_json()
+        what = _named(first.command) if first.command is not None else first.to_json()
         raise TraceMismatch(
             f"{self.label}: {len(left)} recorded "
             f"{'entry was' if len(left) == 1 else 'entries were'} not replayed, "
@@ -463,8 +495,8 @@ class ReplayTransport(Transport):
             self._position = position
             self._mismatched = True
             raise ExchangeMismatch(
-                f"exchange #{self._exchanges}: the flow sent {describe_apdu(apdu)} "
-                f"({to_hex(apdu)}) after the end of {self.label} "
+                f"exchange #{self._exchanges}: the flow sent {_named(apdu)} "
+                f"({_shown_command(apdu)}) after the end of {self.label} "
                 f"({len(self.trace.exchanges)} exchange(s) recorded)",
                 index=self._exchanges,
                 line=0,
@@ -520,10 +552,11 @@ class ReplayTransport(Transport):
         self._mismatched = True
         raise ExchangeMismatch(
             f"exchange #{self._exchanges} of {self.label} ({_where(entry)}) does not match "
-            f"the recording: {difference.name} differs: sent {to_hex(difference.sent) or '-'}, "
-            f"recorded {to_hex(difference.recorded) or '-'}\n"
-            f"  sent:     {to_hex(sent)}  ({describe_apdu(sent)})\n"
-            f"  recorded: {to_hex(recorded)}  ({describe_apdu(recorded)})",
+            f"the recording: {difference.name} differs: "
+            f"sent {_shown_part(difference.sent, sent, difference)}, "
+            f"recorded {_shown_part(difference.recorded, recorded, difference)}\n"
+            f"  sent:     {_shown_command(sent)}  ({_named(sent)})\n"
+            f"  recorded: {_shown_command(recorded)}  ({_named(recorded)})",
             index=self._exchanges,
             line=entry.line,
             sent=sent,

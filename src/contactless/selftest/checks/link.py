@@ -6,6 +6,9 @@ word: a card without a PPSE answers 6A82 every time, which is a perfectly good l
 fails on a timeout, a transmission error or a garbled answer, and is retried like a
 reader retransmits. Intermittent failures while other round trips work point at
 interference; nothing working at all points at the reader.
+
+A ``replay:`` reader plays a recorded trace back: it answers the recorded commands in
+order and cannot repeat a round trip, so the link is not measured (``link.skipped_replay``).
 """
 
 from __future__ import annotations
@@ -27,9 +30,9 @@ from ...tlv import decode
 from ..context import Context, LinkStats
 from ..model import Difference, Outcome
 from ..settings import SelftestSettings
-from .base import Check, ms, percent
+from .base import Check, ms, percent, text
 
-__all__ = ["LINK", "SELECT_PPSE", "measure_link"]
+__all__ = ["LINK", "SELECT_PPSE", "measure_link", "replaying"]
 
 SELECT_PPSE = Command(0x00, 0xA4, 0x04, 0x00, b"2PAY.SYS.DDF01", le=256)
 
@@ -39,6 +42,19 @@ _FAILURE_KINDS: tuple[tuple[type[Exception], str], ...] = (
     (TransportError, "transport_error"),
     (RemoteProtocolError, "garbled"),
 )
+
+
+#: The reader scheme whose "card" is a recorded trace (transport.replay).
+_REPLAY_SCHEME = "replay"
+
+
+def replaying(ctx: Context) -> bool:
+    """Whether the reader plays a recorded trace back (a ``replay:`` URI): it has no live
+    card, so checks that exchange their own commands with one cannot run."""
+    reader = ctx.reader
+    if reader is not None and type(reader).scheme == _REPLAY_SCHEME:
+        return True
+    return ctx.reader_scheme == _REPLAY_SCHEME
 
 
 def _round_trip(card: Card, timeout: float) -> tuple[float | None, str | None]:
@@ -185,7 +201,9 @@ def judge(stats: LinkStats, settings: SelftestSettings, ctx: Context) -> Outcome
 
 
 def check_link(ctx: Context) -> Outcome:
-    """Measure the link and judge it."""
+    """Measure the link and judge it (skipped on a replayed trace)."""
+    if replaying(ctx):
+        return Outcome("link.skipped_replay", {"reader": text(ctx.reader_uri)})
     stats = measure_link(ctx)
     ctx.link = stats
     return judge(stats, ctx.settings, ctx)
