@@ -25,6 +25,10 @@ SELECT_PPSE = bytes.fromhex("00A404000E325041592E5359532E444446303100")
 READER = SLOT_NAMES[0]
 #: The issue's bound for reporting a pulled card.
 REMOVAL_BOUND = 2.0
+#: Slack over a deadline in the anti-hang checks: generous, because a loaded CI machine
+#: (pcscd, vpcd and the test on two cores) can be late by a second or more; a hang is not
+#: bounded at all, so this still tells the two apart.
+HANG_SLACK = 3.0
 
 
 def flow(reader: PcscTransport) -> object:
@@ -74,14 +78,15 @@ def test_hung_card_times_out_within_the_deadline_then_a_new_card_works(
         with pytest.raises(TransportTimeout, match="no answer"):
             reader.transmit(SELECT_PPSE)  # APDU 3: the card hangs
         elapsed = time.monotonic() - started
-        assert elapsed < deadline + 0.5, elapsed
+        assert elapsed < deadline + HANG_SLACK, elapsed
         # Documented state: the session is closed; the reader stays jammed inside pcscd
         # while the hung card is there, so the next exchange also ends at its deadline.
         assert reader.atr is None
         started = time.monotonic()
         with pytest.raises(TransportTimeout):
             reader.transmit(SELECT_PPSE)
-        assert time.monotonic() - started < deadline + 0.5
+        elapsed = time.monotonic() - started
+        assert elapsed < deadline + HANG_SLACK, elapsed
         # Take the hung card away and present a good one: the same transport recovers.
         hung.remove()
         vpcd_card.thread("visa", wait=False)

@@ -36,9 +36,11 @@ from contactless.errors import (
     ReaderBusy,
     ReaderNotFound,
     RemoteProtocolError,
+    StatusWordError,
     TransportError,
     TransportTimeout,
 )
+from contactless.sw import describe
 from contactless.transport import open as open_transport
 from contactless.transport import transport_class
 from contactless.transport.nfc import (
@@ -102,6 +104,24 @@ def test_every_nfcpy_failure_becomes_a_typed_error(
     result = translated(error, phase)
     assert type(result) is expected
     assert WHERE in result.message
+
+
+@pytest.mark.parametrize("sw", [0x6A82, 0x6982, 0x6D00, 0x63C1])
+def test_a_status_word_from_nfcpy_is_the_cards_answer_not_an_nfcpy_bug(sw: int) -> None:
+    # nfcpy's Type 4 Tag layer raises Type4TagCommandError(SW1 << 8 | SW2) for the card's
+    # error status words: that is the card's answer and must be reported as one.
+    result = translated(nfc.tag.tt4.Type4TagCommandError(sw))
+    assert isinstance(result, StatusWordError)
+    assert result.sw == sw
+    assert describe(sw).split(": ", 1)[1] == result.meaning
+    assert f"card answered {sw:04X} to SELECT PPSE on {WHERE}" in result.message
+    assert "nfcpy bug" not in str(result) + (result.remedy or "")
+
+
+def test_a_tag_error_number_that_is_no_status_word_stays_an_nfcpy_failure() -> None:
+    result = translated(nfc.tag.tt4.Type4TagCommandError(0x1234))
+    assert type(result) is TransportError
+    assert "nfcpy bug" in (result.remedy or "")
 
 
 def test_tables_map_errno_to_contactless_errors() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -433,6 +433,49 @@ def test_a_failing_callback_does_not_stop_the_events() -> None:
     monitor._emit(ReaderEvent(EventKind.SERVICE_LOST))
     assert [event.kind for event in seen] == [EventKind.SERVICE_LOST]
     assert monitor.get(0.01) == ReaderEvent(EventKind.SERVICE_LOST)
+
+
+def _outcome_within(seconds: float, call: Callable[[], object]) -> object:
+    """What ``call()`` returned or raised, run on a thread; fails instead of hanging."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as error:
+            outcome.append(error)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"still waiting after {seconds} s"
+    return outcome[0]
+
+
+def test_a_monitor_never_started_refuses_to_wait_forever() -> None:
+    monitor = PcscMonitor()
+    error = _outcome_within(5.0, monitor.get)
+    assert isinstance(error, LocalProtocolError)
+    assert "start the monitor first" in str(error)
+    error = _outcome_within(5.0, lambda: next(iter(monitor)))
+    assert isinstance(error, LocalProtocolError)
+    error = _outcome_within(5.0, lambda: monitor.get(30.0))
+    assert isinstance(error, LocalProtocolError)
+
+
+def test_a_monitor_never_started_still_hands_out_what_was_emitted() -> None:
+    monitor = PcscMonitor()
+    monitor._emit(ReaderEvent(EventKind.SERVICE_LOST))
+    assert _outcome_within(5.0, monitor.get) == ReaderEvent(EventKind.SERVICE_LOST)
+    assert isinstance(_outcome_within(5.0, monitor.get), LocalProtocolError)
+
+
+def test_get_returns_once_the_monitor_thread_has_ended() -> None:
+    monitor = PcscMonitor()
+    monitor._thread = threading.Thread(target=lambda: None)  # a thread that already ended
+    monitor._thread.start()
+    monitor._thread.join()
+    assert _outcome_within(5.0, monitor.get) is None
 
 
 # --- the vpcd bridge, sans-I/O ----------------------------------------------------------------

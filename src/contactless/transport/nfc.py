@@ -40,9 +40,12 @@ from ..errors import (
     ReaderBusy,
     ReaderNotFound,
     RemoteProtocolError,
+    StatusWordError,
     TransportError,
     TransportTimeout,
 )
+from ..sw import StatusWord
+from ..sw import lookup as sw_lookup
 from . import nfc_diagnostics
 from .base import ReaderIdentity, ReaderInfo, Transport, describe_apdu
 
@@ -229,6 +232,22 @@ def _rule_for(error: BaseException, phase: str) -> Translation:
     return _UNEXPECTED
 
 
+def _card_status_word(error: BaseException) -> StatusWord | None:
+    """The card's status word behind an nfcpy TagCommandError, if that is what it carries.
+
+    nfcpy's Type 4 Tag commands raise ``Type4TagCommandError(SW1 << 8 | SW2)`` when the card
+    answers with an error status word; errno <= 0 are nfcpy's own failures (TAG_ERRNO).
+    """
+    tag_error = _nfcpy_class("nfc.tag:TagCommandError")
+    if tag_error is None or not isinstance(error, tag_error):
+        return None
+    code = getattr(error, "errno", None)
+    if not isinstance(code, int) or not 0 < code <= 0xFFFF:
+        return None
+    status = sw_lookup(code >> 8, code & 0xFF)
+    return status if status.known else None
+
+
 def translate_error(
     error: BaseException,
     *,
@@ -244,6 +263,16 @@ def translate_error(
     """
     if isinstance(error, ContactlessError):
         return error
+    status = _card_status_word(error)
+    if status is not None:  # the card's answer, not an nfcpy failure: report it as such
+        error_class = status.error or StatusWordError  # a success word nfcpy still refused
+        return error_class(
+            status.sw1,
+            status.sw2,
+            status.meaning,
+            command=f"{what} on {where}",
+            remedy=status.remedy,
+        )
     rule = _rule_for(error, phase)
     detail = getattr(error, "strerror", None) or str(error) or type(error).__name__
     values = {

@@ -182,8 +182,22 @@ class PcscMonitor:
 
     def get(self, timeout: float | None = None) -> ReaderEvent | None:
         """The next event, waiting up to ``timeout`` seconds (``None``: until the monitor
-        stops); ``None`` when there is none. Raises the monitor's failure, if it failed."""
+        stops); ``None`` when there is none. Raises the monitor's failure, if it failed.
+
+        On a monitor that was never started nothing will ever arrive, so instead of
+        waiting this raises :class:`~contactless.errors.LocalProtocolError` (events already
+        emitted are still returned first)."""
         deadline = None if timeout is None else time.monotonic() + check_timeout(timeout)
+        if self._thread is None:
+            try:
+                event = self._queue.get_nowait()
+            except queue.Empty:
+                raise LocalProtocolError(
+                    "this PcscMonitor is not running: start the monitor first "
+                    "(monitor.start() or `with PcscMonitor() as monitor:`)"
+                ) from None
+            if event is not None:
+                return event
         while True:
             wait = 0.1 if deadline is None else min(0.1, max(deadline - time.monotonic(), 0))
             try:
@@ -194,13 +208,14 @@ class PcscMonitor:
                 return event
             if self.error is not None:
                 raise self.error
-            if (self._stopping.is_set() and not self.running) or (
-                deadline is not None and time.monotonic() >= deadline
-            ):
+            # Stopped, or its thread ended (it only ends on stop() or a failure, but a
+            # dead thread must never leave get() waiting for nothing).
+            if not self.running or (deadline is not None and time.monotonic() >= deadline):
                 return None
 
     def __iter__(self) -> Iterator[ReaderEvent]:
-        """Yield events until the monitor is stopped (and its events drained)."""
+        """Yield events until the monitor is stopped (and its events drained); raises
+        :class:`~contactless.errors.LocalProtocolError` on a monitor never started."""
         while True:
             event = self.get()
             if event is None:
