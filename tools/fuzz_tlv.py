@@ -6,11 +6,11 @@ Usage::
     python tools/fuzz_tlv.py --seed-vectors /tmp/corpus -max_total_time=60 /tmp/corpus
 
 Every input goes to both ``_ctlv`` and ``_pytlv`` (decode, strict or not, as bytes,
-bytearray or memoryview; and find_value for a tag taken from the input); any difference in
-result or error is raised as an AssertionError, which atheris reports as a crash and saves
-as a reproducer. Coverage comes from the instrumented reference decoder, whose branches
-mirror the C ones; tools/asan_fuzz.sh runs this against an ASan+UBSan build of the
-extension so that memory errors crash too.
+bytearray or memoryview; and find_value and find_all_values for a tag taken from the
+input); any difference in result or error is raised as an AssertionError, which atheris
+reports as a crash and saves as a reproducer. Coverage comes from the instrumented
+reference decoder, whose branches mirror the C ones; tools/asan_fuzz.sh runs this against
+an ASan+UBSan build of the extension so that memory errors crash too.
 
 The first input byte picks the mode (see ``_modes``); the rest is the data.
 ``--seed-vectors DIR`` first writes every vector of vectors/tlv/ into DIR, in every mode.
@@ -33,12 +33,12 @@ with atheris.instrument_imports(include=["contactless.tlv"]):
 
 from test_differential import outcome  # noqa: E402
 
-#: Tags find_value looks for, picked by the mode byte; plus one read from the data.
+#: Tags the find functions look for, picked by the mode byte; plus one read from the data.
 TAGS: tuple[Any, ...] = ("5A", 0x9F02, b"\x70", "BF0C", 0x1F8101, "9F4B")
 
 
 def _modes(selector: int, data: bytes) -> tuple[Any, bool, Any]:
-    """(input object, strict, tag for find_value) for a mode byte."""
+    """(input object, strict, tag for the find functions) for a mode byte."""
     kind = selector & 0x03
     if kind == 1:
         payload: Any = bytearray(data)
@@ -63,13 +63,14 @@ def test_one_input(raw: bytes) -> None:
             f"decode differs on {raw[1:].hex().upper()} (strict={strict}):\n"
             f"  C:      {actual!r:.2000}\n  Python: {expected!r:.2000}"
         )
-    expected = outcome(_pytlv.find_value, payload, tag)
-    actual = outcome(_ctlv.find_value, payload, tag)
-    if actual != expected:
-        raise AssertionError(
-            f"find_value({tag!r}) differs on {raw[1:].hex().upper()}:\n"
-            f"  C:      {actual!r:.2000}\n  Python: {expected!r:.2000}"
-        )
+    for name in ("find_value", "find_all_values"):
+        expected = outcome(getattr(_pytlv, name), payload, tag)
+        actual = outcome(getattr(_ctlv, name), payload, tag)
+        if actual != expected:
+            raise AssertionError(
+                f"{name}({tag!r}) differs on {raw[1:].hex().upper()}:\n"
+                f"  C:      {actual!r:.2000}\n  Python: {expected!r:.2000}"
+            )
 
 
 def seed(directory: Path) -> None:

@@ -4,9 +4,9 @@ Usage::
 
     python tools/leak_check.py [--calls 1000000] [--impl c|python]
 
-Runs ``--calls`` calls of ``decode`` / ``find_value`` over every vector in vectors/tlv/
-(valid and malformed, strict and lenient, bytes/bytearray/memoryview inputs, bad
-arguments), after a warm-up of a tenth as many. Then it compares, before and after:
+Runs ``--calls`` calls of ``decode`` / ``find_value`` / ``find_all_values`` over every
+vector in vectors/tlv/ (valid and malformed, strict and lenient, bytes/bytearray/memoryview
+inputs, bad arguments), after a warm-up of a tenth as many. Then it compares, before and after:
 
 - resident memory (RSS): a leak of one small object per call is tens of MB per million;
 - live pymalloc blocks (``sys.getallocatedblocks``): one per leaked small object;
@@ -49,7 +49,7 @@ def load_vectors() -> list[bytes]:
 
 def workload(module: ModuleType, vectors: list[bytes]) -> list[Callable[[], Any]]:
     """One call of every kind the accelerator has a code path for."""
-    decode, find_value = module.decode, module.find_value
+    decode, find_value, find_all_values = module.decode, module.find_value, module.find_all_values
     calls: list[Callable[[], Any]] = []
     for raw in vectors:
         first = _pytlv.decode(raw, strict=False)
@@ -62,6 +62,9 @@ def workload(module: ModuleType, vectors: list[bytes]) -> list[Callable[[], Any]
             partial(find_value, raw, tag),
             partial(find_value, raw, tag.hex()),
             partial(find_value, raw, 0x9F7F),
+            partial(find_all_values, raw, tag),
+            partial(find_all_values, bytearray(raw), tag.hex()),
+            partial(find_all_values, raw, 0x9F7F),
         ]
     calls += [
         partial(decode, "not bytes"),
@@ -69,6 +72,12 @@ def workload(module: ModuleType, vectors: list[bytes]) -> list[Callable[[], Any]
         partial(find_value, b"\x5a\x00", "XYZ"),
         partial(find_value, b"\x5a\x00", b"\x9f"),
         partial(find_value, None, "5A"),
+        partial(find_all_values, b"\x5a\x00", "XYZ"),
+        partial(find_all_values, None, "5A"),
+        partial(find_all_values, b"", "5A", "bogus"),
+        # Matches collected before a fault are dropped with the list.
+        partial(find_all_values, b"\x5a\x01\x01" * 20 + b"\x5a\x05", "5A"),
+        partial(find_all_values, b"\x5a\x01\x01" * 20, b"\x5a"),
     ]
     return calls
 

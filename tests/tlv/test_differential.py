@@ -5,7 +5,8 @@ value, offset, length form, padding, trailing bytes, children, and which attribu
 set on each list) or equal errors (class, reason, offset, tag, message). Inputs: every
 vector in vectors/tlv/ and every prefix and single-byte mutation of it, hypothesis-built
 TLV trees with padding and long forms (intact and damaged), random bytes, partial results
-with ``strict=False``, and ``find_value`` on every tag of every vector plus absent ones.
+with ``strict=False``, and ``find_value`` / ``find_all_values`` on every tag of every
+vector plus absent ones (each ``assert_same_find`` checks both).
 
 ``outcome`` is also what tools/fuzz_tlv.py compares, so a fuzzer finding is a test here.
 """
@@ -92,6 +93,9 @@ def outcome(function: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[An
         return ("raised", error_key(error))
     if isinstance(result, TlvList):
         return ("returned", tree_key(result))
+    if type(result) is list:  # find_all_values: a plain list of plain bytes
+        assert all(type(value) is bytes for value in result), result
+        return ("returned", tuple(result))
     assert result is None or type(result) is bytes, type(result)
     return ("returned", result)
 
@@ -105,9 +109,11 @@ def assert_same_decode(data: Any) -> None:
 
 
 def assert_same_find(data: Any, tag: Any) -> None:
-    python = outcome(_pytlv.find_value, data, tag)
-    c = outcome(_ctlv.find_value, data, tag)
-    assert c == python, f"tag={tag!r} data={bytes(data).hex().upper()}"
+    """find_value and find_all_values agree between the two paths."""
+    for name in ("find_value", "find_all_values"):
+        python = outcome(getattr(_pytlv, name), data, tag)
+        c = outcome(getattr(_ctlv, name), data, tag)
+        assert c == python, f"{name} tag={tag!r} data={bytes(data).hex().upper()}"
 
 
 def tags_in(data: bytes) -> list[bytes]:
@@ -296,6 +302,23 @@ def test_huge_declared_lengths() -> None:
         assert_same_find(bytes.fromhex(raw), "5A")
 
 
+def test_find_all_values_order_nesting_and_many_matches() -> None:
+    # A constructed match comes before the matches inside it (pre-order), like find_all.
+    inner = bytes.fromhex("70035A0102")
+    raw = bytes.fromhex("5A0101") + b"\x70" + bytes((len(inner) + 3,)) + inner + b"\x5a\x01\x03"
+    for module in (_ctlv, _pytlv):
+        assert module.find_all_values(raw, "5A") == [b"\x01", b"\x02", b"\x03"]
+        assert module.find_all_values(raw, 0x70) == [inner + b"\x5a\x01\x03", b"\x5a\x01\x02"]
+    assert_same_find(raw, "5A")
+    # Thousands of matches, then the same with a fault after them: no partial list.
+    many = b"\x5a\x01\x07" * 5000
+    assert _ctlv.find_all_values(many, "5A") == [b"\x07"] * 5000
+    assert_same_find(many, "5A")
+    assert_same_find(many + b"\x5a\x02\x07", "5A")
+    with pytest.raises(TlvError):
+        _ctlv.find_all_values(many + b"\x5a\x02\x07", "5A")
+
+
 # --- arguments ----------------------------------------------------------------------------
 
 
@@ -385,6 +408,10 @@ def test_keyword_arguments() -> None:
     )
     assert _ctlv.find_value(data=raw, tag="5A") == _pytlv.find_value(data=raw, tag="5A") == b"\x01"
     assert _ctlv.find_value(raw, tag=0x5A) == b"\x01"
+    raw = bytes.fromhex("6F085A01019F02005A00")
+    assert _ctlv.find_all_values(data=raw, tag="5A") == [b"\x01", b""]
+    assert _pytlv.find_all_values(data=raw, tag="5A") == [b"\x01", b""]
+    assert _ctlv.find_all_values(raw, tag=0x9F02) == [b""]
 
 
 @pytest.mark.parametrize(
@@ -399,6 +426,11 @@ def test_keyword_arguments() -> None:
         ("find_value", (b"", "5A", 1), {}),
         ("find_value", (b"",), {"tag": "5A", "bogus": 1}),
         ("find_value", (b"", "5A"), {"data": b""}),
+        ("find_all_values", (), {}),
+        ("find_all_values", (b"",), {}),
+        ("find_all_values", (b"", "5A", 1), {}),
+        ("find_all_values", (b"",), {"tag": "5A", "bogus": 1}),
+        ("find_all_values", (b"", "5A"), {"data": b""}),
     ],
 )
 def test_bad_call_shapes_raise_type_error_on_both(

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from contactless.errors import TlvError
-from contactless.tlv import Tlv, encode, find
+from contactless.tlv import Tlv, encode, find, find_all
 
 # Fixture-parametrised tests with @given: the fixture is function-scoped but stateless.
 _SETTINGS = settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -284,6 +284,42 @@ def test_find_value_on_random_bytes_fails_exactly_like_decode(
     else:
         node = find(tree, tag)
         assert impl.find_value(data, tag) == (node.value if node is not None else None)
+
+
+@_SETTINGS
+@given(documents(), st.data())
+def test_find_all_values_agrees_with_find_all_on_the_decoded_tree(
+    impl: ModuleType, document: tuple[list[Spec], bytes], draw: st.DataObject
+) -> None:
+    _, data = document
+    tree = impl.decode(data)
+    present = sorted({node.tag_bytes for node in _all(tree)})
+    wanted = (
+        draw.draw(st.sampled_from(present) | tags(False) | tags(True))
+        if present
+        else (draw.draw(tags(False)))
+    )
+    expected = [node.value for node in _all(tree) if node.tag_bytes == wanted]
+    assert impl.find_all_values(data, wanted) == expected
+    assert expected == [node.value for node in find_all(tree, wanted)]
+
+
+@_SETTINGS
+@given(random_bytes, tags(False) | tags(True))
+def test_find_all_values_on_random_bytes_fails_exactly_like_decode(
+    impl: ModuleType, data: bytes, tag: bytes
+) -> None:
+    try:
+        tree = impl.decode(data)
+    except TlvError as error:
+        try:
+            impl.find_all_values(data, tag)
+        except TlvError as same:
+            assert (same.offset, same.tag, same.reason) == (error.offset, error.tag, error.reason)
+        else:
+            raise AssertionError("find_all_values accepted data that decode rejects") from None
+    else:
+        assert impl.find_all_values(data, tag) == [node.value for node in find_all(tree, tag)]
 
 
 def _all(nodes: list[Tlv]) -> list[Tlv]:

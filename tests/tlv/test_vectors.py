@@ -18,7 +18,7 @@ import jsonschema
 import pytest
 
 from contactless.errors import LocalProtocolError, TlvError
-from contactless.tlv import Tlv, encode
+from contactless.tlv import Tlv, encode, find_all
 
 VECTOR_DIR = Path(__file__).resolve().parents[2] / "vectors" / "tlv"
 VECTOR_FILES = sorted(VECTOR_DIR.glob("*.json"))
@@ -183,6 +183,24 @@ def test_valid_vector_find_value_gives_the_first_match_depth_first(
     assert impl.find_value(data, "9F7F") is None
 
 
+@pytest.mark.parametrize("path", VALID, ids=stem)
+def test_valid_vector_find_all_values_gives_every_match_depth_first(
+    impl: ModuleType, path: Path
+) -> None:
+    data = data_of(path)
+    tree = impl.decode(data)
+    every: dict[str, list[str]] = {}
+    for node in expected_nodes(load(path)["expect"]):
+        every.setdefault(node["tag"], []).append(node["value"])
+    for tag, values in every.items():
+        found = impl.find_all_values(data, tag)
+        # Against the vector's own tree, and against find_all on the decoded tree.
+        assert [value.hex().upper() for value in found] == values, tag
+        assert found == [node.value for node in find_all(tree, tag)], tag
+        assert found[:1] == [impl.find_value(data, tag)], tag
+    assert impl.find_all_values(data, "9F7F") == []
+
+
 @pytest.mark.parametrize("path", VALID[:3], ids=stem)
 def test_decode_accepts_bytearray_and_memoryview(impl: ModuleType, path: Path) -> None:
     data = data_of(path)
@@ -233,3 +251,16 @@ def test_malformed_vector_find_value_raises_the_same_error(impl: ModuleType, pat
         with pytest.raises(TlvError) as caught:
             impl.find_value(data_of(path), tag)
         assert (caught.value.offset, caught.value.tag) == (expected["offset"], expected["tag"])
+
+
+@pytest.mark.parametrize("path", MALFORMED, ids=stem)
+def test_malformed_vector_find_all_values_raises_the_same_error(
+    impl: ModuleType, path: Path
+) -> None:
+    expected = load(path)["error"]
+    # Matches found before the bad bytes are not returned: the whole input is checked.
+    for tag in [n["tag"] for n in expected_nodes(load(path)["partial"])] + ["9F7F"]:
+        with pytest.raises(TlvError) as caught:
+            impl.find_all_values(data_of(path), tag)
+        error = caught.value
+        assert {"offset": error.offset, "tag": error.tag, "reason": error.reason} == expected

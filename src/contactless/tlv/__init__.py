@@ -23,6 +23,7 @@ from ._pytlv import (
     encode_length,
     find,
     find_all,
+    find_all_values,
     find_value,
     parse_tag,
     walk,
@@ -37,6 +38,7 @@ if _node._accelerated is not None:
     # The accelerator replaces the reference for the hot functions only.
     decode = _node._accelerated.decode
     find_value = _node._accelerated.find_value
+    find_all_values = _node._accelerated.find_all_values
 elif (
     os.environ.get("CONTACTLESS_PUREPYTHON") != "1"
     and os.environ.get("CONTACTLESS_REQUIRE_C") == "1"
@@ -59,6 +61,7 @@ __all__ = [
     "encode_length",
     "find",
     "find_all",
+    "find_all_values",
     "find_value",
     "parse_tag",
     "walk",

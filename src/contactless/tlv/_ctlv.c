@@ -1,5 +1,5 @@
-/* The C accelerator for the hot TLV functions, decode() and find_value(), and the C
- * implementation of the node types they return.
+/* The C accelerator for the hot TLV functions, decode(), find_value() and
+ * find_all_values(), and the C implementation of the node types decode() returns.
  *
  * _pytlv.py is the specification; this file must agree with it on every input, results
  * and errors alike (tests/tlv/test_differential.py and tools/fuzz_tlv.py check that).
@@ -8,7 +8,7 @@
  * Design notes:
  * - Input is snapshotted exactly as the Python path does (bytes(data) unless it already is
  *   bytes), so a bytearray mutated by a finalizer during decoding cannot move under us.
- * - Both functions walk the buffer iteratively with a fixed-size explicit stack of
+ * - All three functions walk the buffer iteratively with a fixed-size explicit stack of
  *   CTLV_MAX_DEPTH frames; depth is checked before every push.
  * - Node types. Most of the cost of decoding is CPython creating and freeing the result, so
  *   this module defines Tlv and TlvList as C types (heap types, one pair per module
@@ -128,7 +128,7 @@ get_state(PyObject *module)
 }
 
 /* ---------------------------------------------------------------------------------------
- * Reading one object header: the part shared by decode() and find_value().
+ * Reading one object header: the part shared by decode() and the find functions.
  */
 
 typedef enum {
@@ -1673,7 +1673,7 @@ ctlv_decode(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject 
 }
 
 /* ---------------------------------------------------------------------------------------
- * find_value()
+ * find_value() and find_all_values()
  */
 
 static int
@@ -1785,11 +1785,15 @@ read_tag_argument(ctlv_state *st, PyObject *tag, unsigned char raw[4])
     return n;
 }
 
-/* Validate the whole buffer as decode() does, remembering the first object (pre-order)
- * whose tag is `wanted`. Returns its value, None, or NULL with the TlvError set. */
+/* Validate the whole buffer as decode() does, collecting the objects (pre-order) whose tag
+ * is `wanted`. With `matches` NULL (find_value) only the first is remembered and its value,
+ * or None, is returned; otherwise (find_all_values) each value is appended to `matches` as
+ * it is met and a new reference to `matches` is returned. NULL with an exception set on a
+ * fault (the TlvError) or a failed allocation; `matches` then holds a partial list, which
+ * the caller drops. */
 static PyObject *
 find_in_buffer(ctlv_state *st, const unsigned char *buf, Py_ssize_t size,
-               const unsigned char *wanted, Py_ssize_t wanted_size)
+               const unsigned char *wanted, Py_ssize_t wanted_size, PyObject *matches)
 {
     Py_ssize_t ends[CTLV_MAX_DEPTH];
     int depth = 0;
@@ -1814,10 +1818,26 @@ find_in_buffer(ctlv_state *st, const unsigned char *buf, Py_ssize_t size,
         if (read_header(buf, pos, end, &h) < 0) {
             goto fault;
         }
-        if (found_start < 0 && h.tag_end - h.start == wanted_size &&
+        if (h.tag_end - h.start == wanted_size &&
             memcmp(buf + h.start, wanted, (size_t)wanted_size) == 0) {
-            found_start = h.vstart;
-            found_end = h.vend;
+            if (matches != NULL) {
+                /* read_header guarantees vstart <= vend <= size. */
+                PyObject *value = PyBytes_FromStringAndSize((const char *)buf + h.vstart,
+                                                            h.vend - h.vstart);
+                int appended;
+                if (value == NULL) {
+                    return NULL;
+                }
+                appended = PyList_Append(matches, value);
+                Py_DECREF(value);
+                if (appended < 0) {
+                    return NULL;
+                }
+            }
+            else if (found_start < 0) {
+                found_start = h.vstart;
+                found_end = h.vend;
+            }
         }
         if (first & 0x20) {
             if (depth >= CTLV_MAX_DEPTH) {
@@ -1831,6 +1851,9 @@ find_in_buffer(ctlv_state *st, const unsigned char *buf, Py_ssize_t size,
         else {
             pos = h.vend;
         }
+    }
+    if (matches != NULL) {
+        return Py_NewRef(matches);
     }
     if (found_start < 0) {
         Py_RETURN_NONE;
@@ -1847,18 +1870,16 @@ fault: {
 }
 }
 
-PyDoc_STRVAR(find_value_doc,
-             "find_value(data, tag)\n--\n\n"
-             "The value of the first object with `tag` (depth first) in raw TLV data, or\n"
-             "None; the whole buffer is validated as decode() does, without building a tree.");
-
+/* The shared body of find_value() and find_all_values(): arguments (tag checked before the
+ * data, as the Python path does), snapshot, scan. `all` selects find_all_values. */
 static PyObject *
-ctlv_find_value(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+find_call(PyObject *module, const char *fname, PyObject *const *args, Py_ssize_t nargs,
+          PyObject *kwnames, int all)
 {
     ctlv_state *st = get_state(module);
     PyObject *values[2];
     PyObject *names[2] = {st->str_data, st->str_tag};
-    PyObject *raw, *result;
+    PyObject *raw, *matches = NULL, *result;
     unsigned char wanted[4];
     Py_ssize_t wanted_size;
 
@@ -1866,10 +1887,9 @@ ctlv_find_value(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObj
         values[0] = args[0];
         values[1] = args[1];
     }
-    else if (parse_arguments("find_value", args, nargs, kwnames, names, 2, 2, 2, values) < 0) {
+    else if (parse_arguments(fname, args, nargs, kwnames, names, 2, 2, 2, values) < 0) {
         return NULL;
     }
-    /* Same order as the Python path: the tag is checked before the data. */
     wanted_size = read_tag_argument(st, values[1], wanted);
     if (wanted_size < 0) {
         return NULL;
@@ -1878,10 +1898,42 @@ ctlv_find_value(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObj
     if (raw == NULL) {
         return NULL;
     }
+    if (all) {
+        matches = PyList_New(0);
+        if (matches == NULL) {
+            Py_DECREF(raw);
+            return NULL;
+        }
+    }
     result = find_in_buffer(st, (const unsigned char *)PyBytes_AS_STRING(raw),
-                            PyBytes_GET_SIZE(raw), wanted, wanted_size);
+                            PyBytes_GET_SIZE(raw), wanted, wanted_size, matches);
+    Py_XDECREF(matches);
     Py_DECREF(raw);
     return result;
+}
+
+PyDoc_STRVAR(find_value_doc,
+             "find_value(data, tag)\n--\n\n"
+             "The value of the first object with `tag` (depth first) in raw TLV data, or\n"
+             "None; the whole buffer is validated as decode() does, without building a tree.");
+
+static PyObject *
+ctlv_find_value(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    return find_call(module, "find_value", args, nargs, kwnames, 0);
+}
+
+PyDoc_STRVAR(find_all_values_doc,
+             "find_all_values(data, tag)\n--\n\n"
+             "The values of every object with `tag` (depth first, document order) in raw\n"
+             "TLV data, as a list; the whole buffer is validated as decode() does, without\n"
+             "building a tree.");
+
+static PyObject *
+ctlv_find_all_values(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
+                     PyObject *kwnames)
+{
+    return find_call(module, "find_all_values", args, nargs, kwnames, 1);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -2263,6 +2315,8 @@ static PyMethodDef ctlv_methods[] = {
      decode_doc},
     {"find_value", (PyCFunction)(void (*)(void))ctlv_find_value, METH_FASTCALL | METH_KEYWORDS,
      find_value_doc},
+    {"find_all_values", (PyCFunction)(void (*)(void))ctlv_find_all_values,
+     METH_FASTCALL | METH_KEYWORDS, find_all_values_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2283,8 +2337,8 @@ static PyModuleDef_Slot ctlv_slots[] = {
 static struct PyModuleDef ctlv_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "contactless.tlv._ctlv",
-    .m_doc = "C accelerator for contactless.tlv decode() and find_value(), and the C node "
-             "types Tlv and TlvList.",
+    .m_doc = "C accelerator for contactless.tlv decode(), find_value() and find_all_values(), "
+             "and the C node types Tlv and TlvList.",
     .m_size = sizeof(ctlv_state),
     .m_methods = ctlv_methods,
     .m_slots = ctlv_slots,

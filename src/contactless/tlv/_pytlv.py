@@ -381,3 +381,17 @@ def find_value(data: bytes | bytearray | memoryview, tag: int | str | bytes) -> 
         if node.tag_bytes == wanted:
             return node.value
     return None
+
+
+def find_all_values(data: bytes | bytearray | memoryview, tag: int | str | bytes) -> list[bytes]:
+    """The values of every object with ``tag`` in raw TLV ``data``, depth first in document
+    order (as :func:`find_all` orders nodes); an empty list when there is none.
+
+    Validation and errors are those of :func:`find_value`: the whole buffer is checked as
+    :func:`decode` checks it. ``tag`` is one tag, not a path.
+
+    >>> find_all_values(bytes.fromhex("70075A01019F0201005A0102"), "5A")
+    [b'\\x01', b'\\x02']
+    """
+    wanted = parse_tag(tag)
+    return [node.value for _, node in walk(decode(data)) if node.tag_bytes == wanted]
