@@ -66,6 +66,7 @@ def test_the_accelerator_is_used_when_built() -> None:
         assert tlv.IMPLEMENTATION == node.IMPLEMENTATION == "c"
         assert tlv.decode is _ctlv.decode
         assert tlv.find_value is _ctlv.find_value
+        assert tlv.find_all_values is _ctlv.find_all_values
         # The node types come with the decoder: both paths return the C ones.
         assert tlv.Tlv is node.Tlv is _ctlv.Tlv and tlv.TlvList is node.TlvList is _ctlv.TlvList
 
@@ -75,6 +76,7 @@ def test_purepython_forces_the_reference() -> None:
         """
         import contactless.tlv as tlv, contactless.tlv._pytlv as py, contactless.tlv.node as node
         assert tlv.decode is py.decode and tlv.find_value is py.find_value
+        assert tlv.find_all_values is py.find_all_values
         assert "__slots__" in vars(node.Tlv) and node.TlvList.__module__ == node.__name__
         print(tlv.IMPLEMENTATION, node.IMPLEMENTATION)
         """,
@@ -208,6 +210,7 @@ def test_imports_in_a_subinterpreter() -> None:
 def test_docstrings_and_signatures() -> None:
     assert getattr(_ctlv.decode, "__text_signature__", None) == "(data, *, strict=True)"
     assert getattr(_ctlv.find_value, "__text_signature__", None) == "(data, tag)"
+    assert getattr(_ctlv.find_all_values, "__text_signature__", None) == "(data, tag)"
     assert (ROOT / "src" / "contactless" / "tlv" / "_ctlv.pyi").is_file()
 
 
