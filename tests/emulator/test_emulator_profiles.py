@@ -9,8 +9,9 @@ import pytest
 
 import contactless.emulator
 from contactless.emulator import list_profiles, load_profile, load_profile_file
-from contactless.emulator.profiles import dol_length, luhn_valid, parse_dol
-from contactless.errors import ConfigError
+from contactless.emulator.profiles import luhn_valid
+from contactless.errors import ConfigError, TlvError
+from contactless.tlv.dol import dol_length, parse_dol
 
 PROFILES = Path(contactless.emulator.__file__).parent / "profiles"
 VISA_PDOL_TAGS = ["9F66", "9F02", "9F03", "9F1A", "95", "5F2A", "9A", "9C", "9F37"]
@@ -61,7 +62,7 @@ def test_mastercard_has_certificates_of_real_sizes() -> None:
         tag: len(objects[bytes.fromhex(tag)]) for tag in ("8F", "90", "9F32", "92", "9F46", "9F47")
     }
     assert sizes == {"8F": 1, "90": 176, "9F32": 1, "92": 36, "9F46": 176, "9F47": 1}
-    assert app.pdol and app.cdol1 and dol_length(app.cdol1) == 43
+    assert app.pdol and app.cdol1 and dol_length(parse_dol(app.cdol1)) == 43
 
 
 def test_unknown_profile_lists_the_valid_ones() -> None:
@@ -92,7 +93,7 @@ def test_luhn_and_dol_helpers() -> None:
         (bytes.fromhex("DF8101"), 2),
     ]
     for broken in ("9F66", "9F", "00 01", "DF81818181 01"):
-        with pytest.raises(ValueError):
+        with pytest.raises(TlvError):
             parse_dol(bytes.fromhex(broken))
 
 

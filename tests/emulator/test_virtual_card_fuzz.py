@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from virtual_terminal import dol_data
 
 from contactless.emulator import CardOptions, VirtualCard, list_profiles, load_profile
-from contactless.emulator.profiles import dol_length
+from contactless.tlv.dol import dol_length, parse_dol
 
 PROFILES = {name: load_profile(name) for name in list_profiles()}
 INTERNAL_FAULT = b"\x6f\x00"
@@ -65,7 +65,11 @@ def test_any_sequence_after_a_good_start_gets_responses(
     check(card.process(b"\x80\xa8\x00\x00" + bytes((len(template),)) + template + b"\x00"))
     if app.cdol1 and draw.draw(st.booleans()):
         p1 = draw.draw(st.sampled_from([0x00, 0x40, 0x80, 0x90]))
-        cdol = draw.draw(st.binary(min_size=dol_length(app.cdol1), max_size=dol_length(app.cdol1)))
+        cdol = draw.draw(
+            st.binary(
+                min_size=dol_length(parse_dol(app.cdol1)), max_size=dol_length(parse_dol(app.cdol1))
+            )
+        )
         check(card.process(bytes((0x80, 0xAE, p1, 0x00, len(cdol))) + cdol + b"\x00"))
     for apdu in sequence:
         check(card.process(apdu))

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contactless.emv.dol import build_dol, dol_length, fit_value, parse_dol
 from contactless.errors import RemoteProtocolError, TlvError
+from contactless.tlv.dol import build_dol, dol_length, fit_value, parse_dol
 
 VISA_PDOL = "9F66049F02069F03069F1A0295055F2A029A039C019F3704"
 

@@ -62,10 +62,10 @@ def test_a_file_changed_after_installation(site: Path) -> None:
 
 
 def test_a_file_the_upgrade_deleted(site: Path) -> None:
-    (site / "contactless/emv/dol.py").unlink()
-    # emv.dol is imported by the EMV flow: the self-test must still say what is wrong.
+    (site / "contactless/emv/flow.py").unlink()
+    # emv.flow is the EMV flow itself: the self-test must still say what is wrong.
     status, document = selftest(site)
-    assert checks(document)["software.integrity"]["data"]["missing"] == ["contactless/emv/dol.py"]
+    assert checks(document)["software.integrity"]["data"]["missing"] == ["contactless/emv/flow.py"]
     assert document["diagnosis"][0]["category"] == "upgrade_incomplete"
     # The checks that need the EMV code could not run, but a fault was found: exit 2.
     assert set(document["incomplete"]) == {"config.integrity", "emv.transaction"}

@@ -37,8 +37,9 @@ from types import MappingProxyType
 from ..apdu import Command
 from ..errors import ConfigError, LocalProtocolError
 from ..tlv import Item, decode, encode
+from ..tlv.dol import parse_dol
 from .crypto import application_cryptogram, icc_master_key
-from .profiles import PPSE_NAME, Application, Profile, parse_dol
+from .profiles import PPSE_NAME, Application, Profile
 
 __all__ = ["CardOptions", "Status", "VirtualCard"]
 

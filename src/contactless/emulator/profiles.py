@@ -61,8 +61,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from ..errors import ConfigError, LocalProtocolError
+from ..errors import ConfigError, LocalProtocolError, TlvError
 from ..hexutil import parse_hex
+from ..tlv.dol import parse_dol
 from .crypto import METHODS, TERMINAL_DATA_TAGS, CryptogramMethod
 
 __all__ = [
@@ -70,12 +71,10 @@ __all__ = [
     "CryptogramConfig",
     "Profile",
     "Record",
-    "dol_length",
     "list_profiles",
     "load_profile",
     "load_profile_file",
     "luhn_valid",
-    "parse_dol",
     "parse_profile",
 ]
 
@@ -102,36 +101,6 @@ def luhn_valid(number: str) -> bool:
             digit = digit * 2 - 9 if digit > 4 else digit * 2
         total += digit
     return total % 10 == 0
-
-
-def parse_dol(dol: bytes) -> list[tuple[bytes, int]]:
-    """Split a data object list into ``(tag, length)`` pairs (EMV Book 3 5.4).
-
-    The card side needs only this much; raises ``ValueError`` saying where it broke.
-    """
-    entries: list[tuple[bytes, int]] = []
-    pos = 0
-    while pos < len(dol):
-        start = pos
-        if dol[pos] in (0x00, 0xFF):
-            raise ValueError(f"byte {dol[pos]:02X} at offset {pos} is not a tag")
-        pos += 1
-        if dol[start] & 0x1F == 0x1F:
-            while pos < len(dol) and dol[pos] & 0x80:
-                pos += 1
-            pos += 1
-            if pos > len(dol) or pos - start > 4:
-                raise ValueError(f"the tag at offset {start} is truncated or too long")
-        if pos >= len(dol):
-            raise ValueError(f"tag {dol[start:pos].hex().upper()} has no length byte")
-        entries.append((dol[start:pos], dol[pos]))
-        pos += 1
-    return entries
-
-
-def dol_length(dol: bytes) -> int:
-    """Total length of the data a DOL asks for."""
-    return sum(length for _, length in parse_dol(dol))
 
 
 def _bcd(digits: str) -> bytes:
@@ -469,7 +438,7 @@ class _Fields:
         if value is not None:
             try:
                 parse_dol(value)
-            except ValueError as error:
+            except TlvError as error:
                 raise self.error(key, f"is not a valid data object list: {error}") from None
         return value
 
@@ -766,7 +735,7 @@ def _check_log(app: Application, objects: Mapping[bytes, bytes], fields: _Fields
         raise fields.error("data", "9F4D (log entry) needs 9F4F (log format)")
     try:
         parse_dol(log_format)
-    except ValueError as error:
+    except TlvError as error:
         raise fields.error("data", f"9F4F is not a valid data object list: {error}") from None
 
 

@@ -9,8 +9,8 @@ over a ``session.Card``::
 
 from __future__ import annotations
 
+from ..tlv.dol import build_dol, parse_dol
 from .card import CardData, Cryptogram, RecordRead, ResponseData
-from .dol import build_dol, parse_dol
 from .driver import run
 from .flow import read_flow
 from .terminal import SupportedAid, TerminalConfig

@@ -50,6 +50,7 @@ from ..errors import (
 from ..hexutil import to_hex
 from ..tlv import Tlv, TlvList, build, decode, encode, find
 from ..tlv.bitfields import AflEntry, decode_afl
+from ..tlv.dol import build_dol, parse_dol
 from ..tlv.format import decode_text
 from .card import (
     CardData,
@@ -61,7 +62,6 @@ from .card import (
     cryptogram_fields,
     cryptogram_from,
 )
-from .dol import build_dol, parse_dol
 from .terminal import CRYPTOGRAM_P1, SupportedAid, TerminalConfig
 
 __all__ = [

@@ -56,6 +56,7 @@ from ..errors import (
 )
 from ..hexutil import to_hex
 from ..tlv import decode, walk
+from ..tlv.dol import parse_dol
 from ..trace import Entry, Exchange, Trace, TraceEvent, read_trace
 from .base import ReaderIdentity, Transport, describe_apdu
 
@@ -228,9 +229,6 @@ def dol_fields(entries: Sequence[Entry], index: int) -> list[DolField] | None:
             return None
         start += len(data) - len(nodes[0].value)
         data = nodes[0].value
-    # The one DOL parser lives with the EMV flow; replay is the transport that knows it.
-    from ..emv.dol import parse_dol
-
     try:
         layout = parse_dol(dol)
     except ContactlessError:

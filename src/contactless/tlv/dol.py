@@ -23,8 +23,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from ..errors import TlvError
-from ..tlv import parse_tag
-from ..tlv.tags import lookup
+from ._pytlv import parse_tag
+from .tags import lookup
 
 __all__ = ["DolEntry", "build_dol", "dol_length", "fit_value", "parse_dol"]
 
