@@ -18,7 +18,6 @@ import inspect
 import logging
 import threading
 import time
-from importlib.metadata import entry_points
 from typing import Any
 
 from ..errors import (
@@ -79,6 +78,9 @@ DETECT_TIMEOUT = 5.0
 def schemes() -> dict[str, str]:
     """Every known scheme -> ``"module:Class"``: the built-ins plus entry-point plugins."""
     known: dict[str, str] = {}
+    # Imported here: importlib.metadata costs ~20 ms, and only plugin lookups need it.
+    from importlib.metadata import entry_points
+
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         name = entry.name.lower()
         if name in SCHEMES:
