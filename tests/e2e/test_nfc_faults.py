@@ -42,6 +42,7 @@ from contactless.errors import (
     TransportTimeout,
 )
 from contactless.session import Card
+from contactless.transport import nfc_logging
 from contactless.transport import open as open_transport
 from contactless.transport.base import ExchangeEvent
 
@@ -71,8 +72,12 @@ def same_as_sim(uri: str, profile: str, config: str) -> None:
 
 
 @pytest.fixture
-def nfcpy_frames(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
-    """nfcpy's own frame log (``nfc.clf`` at DEBUG): what its reader side sent/received."""
+def nfcpy_frames(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[pytest.LogCaptureFixture]:
+    """nfcpy's own frame log (``nfc.clf`` at DEBUG): what its reader side sent/received.
+    Whole frames only with the card-data opt-in (test cards; see nfc_logging)."""
+    monkeypatch.setenv(nfc_logging.OPT_IN, "1")
     caplog.set_level(logging.DEBUG, logger="nfc.clf")
     yield caplog
 

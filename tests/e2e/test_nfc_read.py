@@ -9,6 +9,8 @@ what it prints for ``sim:PROFILE``, field for field.
 from __future__ import annotations
 
 import json
+import logging
+import re
 import threading
 import time
 from pathlib import Path
@@ -24,6 +26,11 @@ from contactless.emulator.card import VirtualCard
 from contactless.emulator.isodep import atqa_for_uid
 from contactless.emulator.nfcudp import NfcUdpCard
 from contactless.emulator.profiles import list_profiles, load_profile
+from contactless.emv.driver import run
+from contactless.emv.flow import read_flow
+from contactless.emv.terminal import TerminalConfig
+from contactless.session import Card
+from contactless.transport import nfc_logging
 from contactless.transport import open as open_transport
 from contactless.transport.nfc import NfcTransport
 
@@ -49,6 +56,37 @@ def test_read_through_nfcpy_prints_what_sim_prints(profile: str, tmp_path: Path)
     assert over_nfc.pop("reader") == card.uri
     assert over_sim.pop("reader") == f"sim:{profile}"
     assert over_nfc == over_sim
+
+
+def test_nfcpy_debug_log_carries_no_card_data_without_the_opt_in(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="nfc")
+
+    def read_with_nfcpy_logging() -> tuple[str, list[str]]:
+        caplog.clear()
+        with emulated_card("visa") as card, open_transport(card.uri, timeout=5) as reader:
+            assert reader.wait_for_card(10)
+            data = run(Card(reader), read_flow(TerminalConfig()))
+        assert data.pan and data.cardholder_name and data.track2
+        secrets = [
+            data.pan,
+            data.cardholder_name.encode().hex(),
+            data.pan + "d",  # track 2 equivalent data: the PAN, then the separator
+        ]
+        nfcpy = [r.getMessage() for r in caplog.records if r.name.split(".")[0] == "nfc"]
+        assert any(m.startswith(">>> ") for m in nfcpy), "nfcpy logged no frames"
+        assert any(m.startswith("<<< ") for m in nfcpy), "nfcpy logged no frames"
+        return "\n".join(nfcpy).lower(), [secret.lower() for secret in secrets]
+
+    monkeypatch.delenv(nfc_logging.OPT_IN, raising=False)
+    text, secrets = read_with_nfcpy_logging()
+    assert not [secret for secret in secrets if secret in text]
+    assert re.search(r"<<< [0-9a-f]{2}<\+\d+ bytes> ", text)  # frames shortened, not dropped
+    # The same read with the opt-in: nfcpy did log the card data, the filter kept it out.
+    monkeypatch.setenv(nfc_logging.OPT_IN, "1")
+    text, secrets = read_with_nfcpy_logging()
+    assert all(secret in text for secret in secrets)
 
 
 def test_select_ppse_through_the_transport_exposes_the_card() -> None:

@@ -46,7 +46,7 @@ from ..errors import (
 )
 from ..sw import StatusWord
 from ..sw import lookup as sw_lookup
-from . import nfc_diagnostics
+from . import nfc_diagnostics, nfc_logging
 from .base import ReaderIdentity, ReaderInfo, Transport, describe_apdu
 
 __all__ = [
@@ -298,8 +298,9 @@ def import_nfcpy() -> ModuleType:
 
     nfcpy calls ``logging.captureWarnings(True)`` on import, rerouting every warning of
     the host application into logging; that is undone unless the application had asked
-    for it itself. Raises :class:`~contactless.errors.BackendUnavailable` when nfcpy (or
-    its libusb1/pyserial dependencies) cannot be imported.
+    for it itself. nfcpy's loggers get the filter of :mod:`.nfc_logging`, which keeps card
+    data out of its DEBUG frame log. Raises :class:`~contactless.errors.BackendUnavailable`
+    when nfcpy (or its libusb1/pyserial dependencies) cannot be imported.
     """
     with _import_lock:
         capturing = warnings.showwarning is getattr(logging, "_showwarning", None)
@@ -316,6 +317,7 @@ def import_nfcpy() -> ModuleType:
         finally:
             if not capturing:
                 logging.captureWarnings(False)
+        nfc_logging.install(nfc)
         module: ModuleType = nfc
         return module
 
