@@ -360,7 +360,7 @@ def test_a_subclass_is_an_ordinary_python_class() -> None:
     item = Marked(b"\x5a", b"\x01", offset=4)
     item.mark = "x"
     assert vars(item) == {"mark": "x"} and item == Tlv(b"\x5a", b"\x01", offset=4)
-    assert repr(item) == "Tlv(5A, value='01', offset=4)"
+    assert repr(item) == "Tlv(5A, value='**', offset=4)"  # a PAN tag: masked, as in Tlv
     ref = weakref.ref(item)
     del item
     gc.collect()
@@ -449,3 +449,30 @@ def test_the_c_types_are_the_ones_node_py_describes() -> None:
     assert _ctlv.Tlv.__text_signature__ == (  # type: ignore[attr-defined]
         "(tag_bytes, value, children=None, offset=0, length_form=1, padding=b'')"
     )
+
+
+# --- repr never shows card data ----------------------------------------------------------
+
+#: A READ RECORD answer (visa sim card): PAN, track 2, cardholder name, expiry.
+RECORD = bytes.fromhex(
+    "7047"
+    "57134761739001010010D28122011010000000000F"
+    "5A084761739001010010"
+    "5F201A56495341204143515549524552205445535420434152442030"
+    "315F24032812319F0702FF00"
+)
+SECRETS = ("4761739001010010", "VISA ACQUIRER", "D2812201101", "56495341")
+
+
+def test_repr_masks_card_data_and_shows_templates_by_shape() -> None:
+    tree = decode(RECORD)
+    shown = [repr(tree), str(tree), *(repr(node) for _, node in tlv.walk(tree))]
+    assert not [s for s in SECRETS for text in shown if s.lower() in text.lower()]
+    template, *_ = tree
+    assert repr(template) == "Tlv(70, length=71, offset=0, children=5)"
+    by_tag = {node.tag_hex: repr(node) for node in template.children}
+    assert by_tag["5A"] == "Tlv(5A, value='476173******0010', offset=23)"
+    assert by_tag["5F20"] == "Tlv(5F20, value='********', offset=33)"
+    assert "476173******0010D2812201" in by_tag["57"]  # expiry and service code kept
+    assert by_tag["5F24"] == "Tlv(5F24, value='281231', offset=62)"  # not card data: hex
+    assert by_tag["9F07"] == "Tlv(9F07, value='FF00', offset=68)"

@@ -981,49 +981,6 @@ node_richcompare(PyObject *self, PyObject *other, int op)
     return truth < 0 ? NULL : PyBool_FromLong(!truth);
 }
 
-/* node.py's, step by step and in its order:
- *   extra = f", children={len(self.children)}" if self.children is not None else ""
- *   f"Tlv({self.tag_hex}, value={self.value.hex().upper()!r}, offset={self.offset}{extra})"
- */
-static PyObject *
-node_repr(PyObject *self)
-{
-    PyObject *tag_hex = NULL, *tag_text = NULL, *value = NULL, *value_hex = NULL;
-    PyObject *offset = NULL, *offset_text = NULL, *children = NULL, *empty = NULL;
-    PyObject *result = NULL;
-    Py_ssize_t count = -1;
-
-    if ((children = node_field(self, F_CHILDREN)) == NULL ||
-        (children != Py_None && (count = PyObject_Size(children)) < 0) ||
-        (empty = PyUnicode_FromStringAndSize(NULL, 0)) == NULL ||
-        (tag_hex = node_get_tag_hex(self, NULL)) == NULL ||
-        (tag_text = PyObject_Format(tag_hex, empty)) == NULL ||
-        (value = node_field(self, F_VALUE)) == NULL ||
-        (value_hex = hex_upper_of(value)) == NULL ||
-        (offset = node_field(self, F_OFFSET)) == NULL ||
-        (offset_text = PyObject_Format(offset, empty)) == NULL) {
-        goto done;
-    }
-    if (children == Py_None) {
-        result = PyUnicode_FromFormat("Tlv(%U, value=%R, offset=%U)", tag_text, value_hex,
-                                      offset_text);
-    }
-    else {
-        result = PyUnicode_FromFormat("Tlv(%U, value=%R, offset=%U, children=%zd)", tag_text,
-                                      value_hex, offset_text, count);
-    }
-done:
-    Py_XDECREF(empty);
-    Py_XDECREF(tag_hex);
-    Py_XDECREF(tag_text);
-    Py_XDECREF(value);
-    Py_XDECREF(value_hex);
-    Py_XDECREF(offset);
-    Py_XDECREF(offset_text);
-    Py_XDECREF(children);
-    return result;
-}
-
 /* What object.__getstate__ gives for the slotted reference class (or a subclass of it):
  * the instance __dict__ or None, paired with {set fields} when there are any, so that
  * pickles and copies restore through setattr under either implementation. */
@@ -1122,7 +1079,8 @@ static PyType_Slot node_type_slots[] = {
     {Py_tp_clear, node_clear},
     {Py_tp_richcompare, node_richcompare},
     {Py_tp_hash, PyObject_HashNotImplemented}, /* mutable: children may be edited */
-    {Py_tp_repr, node_repr},
+    /* No tp_repr: node.py sets __repr__ to its own function (one definition, which masks
+     * card data, for both implementations). */
     {Py_tp_members, node_members},
     {Py_tp_getset, node_getset},
     {Py_tp_methods, node_methods},

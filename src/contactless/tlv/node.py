@@ -20,6 +20,8 @@ import os
 from types import ModuleType
 from typing import Any, Literal
 
+from ..masking import SENSITIVE_TAGS, mask_value
+
 # Imported before the classes below exist: finding no node.Tlv yet is how _ctlv knows that
 # its own types are the ones in use (loaded later, beside the pure-Python classes, it
 # builds those instead).
@@ -114,13 +116,27 @@ class Tlv:
     __hash__ = None  # type: ignore[assignment]  # mutable: children may be edited
 
     def __repr__(self) -> str:
-        extra = f", children={len(self.children)}" if self.children is not None else ""
-        return (
-            f"Tlv({self.tag_hex}, value={self.value.hex().upper()!r}, offset={self.offset}{extra})"
-        )
+        return _node_repr(self)
+
+
+def _node_repr(node: Tlv) -> str:
+    """``Tlv(9F02, value='000000000100', offset=3)``, without card data: a sensitive tag's
+    value is shown as :func:`~contactless.masking.mask_value` masks it (PAN first 6 / last
+    4, names as a fixed mask, ...), and a constructed node, whose value holds its children
+    (a READ RECORD template holds the PAN, track 2 and name), shows only its length and
+    number of children, ``Tlv(70, length=65, offset=0, children=3)``. Both node
+    implementations use this one function, so their reprs cannot drift apart."""
+    tag = node.tag_hex
+    if node.children is not None:
+        count = len(node.children)
+        return f"Tlv({tag}, length={len(node.value)}, offset={node.offset}, children={count})"
+    shown = mask_value(tag, node.value) if tag in SENSITIVE_TAGS else node.value.hex().upper()
+    return f"Tlv({tag}, value={shown!r}, offset={node.offset})"
 
 
 if _accelerated is not None:
-    # The C types replace the reference classes above (same behaviour, same names).
+    # The C types replace the reference classes above (same behaviour, same names); their
+    # repr is the reference one.
     TlvList = _accelerated.TlvList  # type: ignore[misc]
     Tlv = _accelerated.Tlv  # type: ignore[misc]
+    Tlv.__repr__ = _node_repr  # type: ignore[method-assign]
