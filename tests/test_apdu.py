@@ -7,6 +7,7 @@ import pytest
 
 from contactless.apdu import INS_NAMES, Command, Response
 from contactless.errors import LocalProtocolError, RemoteProtocolError
+from visa_card import VISA_NAME, VISA_PAN, VISA_RECORD, VISA_TRACK2, visa_data_in
 
 PPSE = b"2PAY.SYS.DDF01"
 
@@ -234,3 +235,48 @@ def test_fields_of_the_wrong_type_are_refused(kwargs: dict[str, object]) -> None
 def test_with_le_of_the_wrong_type_is_refused() -> None:
     with pytest.raises(LocalProtocolError, match="Le must be an integer"):
         Command(0, 0xB2, 1, 0x0C, le=256).with_le("10")  # type: ignore[arg-type]
+
+
+# --- repr: what the answer is, never its data ----------------------------------------------
+
+
+def test_the_leak_check_finds_the_card_data_in_the_record() -> None:
+    # So the repr tests below can fail: the old dataclass repr printed the bytes (the name
+    # as text, the PAN as escapes), and a hex dump shows the PAN, track 2 and name.
+    assert visa_data_in(repr(VISA_RECORD)) == [
+        VISA_NAME,
+        repr(bytes.fromhex(VISA_PAN))[2:-1],
+        repr(bytes.fromhex(VISA_TRACK2))[2:-1],
+    ]
+    assert visa_data_in(VISA_RECORD.hex().upper()) == [
+        VISA_PAN,
+        VISA_TRACK2,
+        VISA_NAME.encode().hex().upper(),
+    ]
+
+
+def test_response_repr_shows_the_status_word_and_length_not_the_data() -> None:
+    response = Response.from_bytes(VISA_RECORD)
+    assert repr(response) == "<Response SW 9000, 67 data bytes>"
+    assert visa_data_in(repr(response)) == [] and visa_data_in(str(response)) == []
+    assert visa_data_in(repr([response])) == []  # inside containers too
+    assert response.describe() == "SW 9000, 67 data bytes"
+
+
+@pytest.mark.parametrize(
+    ("response", "text"),
+    [
+        (Response(b"", 0x6A, 0x82), "<Response SW 6A82, no data>"),
+        (Response(b"\x01", 0x61, 0x10), "<Response SW 6110, 1 data byte>"),
+        # Fields of the wrong type: a repr must still not raise.
+        (Response(b"", 0x900, None), "<Response SW ????, no data>"),  # type: ignore[arg-type]
+    ],
+)
+def test_response_repr_formats(response: Response, text: str) -> None:
+    assert repr(response) == text
+
+
+def test_response_equality_is_still_by_value() -> None:
+    assert Response.from_bytes(VISA_RECORD) == Response(VISA_RECORD[:-2], 0x90, 0x00)
+    assert Response.from_bytes(VISA_RECORD) != Response(VISA_RECORD[:-2], 0x62, 0x83)
+    assert hash(Response(b"\x01", 0x90, 0)) == hash(Response(b"\x01", 0x90, 0))

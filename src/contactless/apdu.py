@@ -50,6 +50,13 @@ def _check_byte(name: str, value: int) -> None:
         raise LocalProtocolError(f"{name} must be a byte (0-255), got {value!r:.40}")
 
 
+def _byte_text(value: object) -> str:
+    """A status byte in hex; ``??`` for a value that is not one (a repr must not raise)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 0xFF:
+        return f"{value:02X}"
+    return "??"
+
+
 def _raw_bytes(raw: object, what: str) -> bytes:
     """``raw`` as ``bytes``; anything else (a hex ``str`` included: bytes are bytes here)
     is the caller's mistake."""
@@ -230,6 +237,16 @@ class Response:
     def ok(self) -> bool:
         """True for ``9000`` (normal processing)."""
         return self.sw1 == 0x90 and self.sw2 == 0x00
+
+    def describe(self) -> str:
+        """What the answer is, without its data, e.g. ``SW 9000, 65 data bytes``."""
+        size = len(self.data)
+        data = "no data" if not size else f"{size} data byte{'' if size == 1 else 's'}"
+        return f"SW {_byte_text(self.sw1)}{_byte_text(self.sw2)}, {data}"
+
+    def __repr__(self) -> str:
+        # No data bytes: a READ RECORD answer holds the PAN, track 2 and cardholder name.
+        return f"<Response {self.describe()}>"
 
     def to_bytes(self) -> bytes:
         """Data followed by SW1 SW2, as received."""

@@ -43,7 +43,7 @@ from .errors import (
     TransportTimeout,
 )
 from .hexutil import parse_hex, to_hex
-from .transport.base import ExchangeEvent, Transport
+from .transport.base import ExchangeEvent, Transport, describe_apdu, describe_response
 
 if TYPE_CHECKING:
     from .emv.terminal import TerminalConfig
@@ -123,6 +123,11 @@ class Exchange:
             out["note"] = self.note
         return out
 
+    def __repr__(self) -> str:
+        # No bytes: the answer to a READ RECORD holds the PAN, track 2 and cardholder name.
+        what = describe_apdu(self.command, show_bytes=False)
+        return f"<Exchange {what} -> {describe_response(self.response)}{_entry_details(self)}>"
+
 
 @dataclass(frozen=True, slots=True)
 class TraceEvent:
@@ -151,6 +156,26 @@ class TraceEvent:
             out["note"] = self.note
         out.update(self.extra)
         return out
+
+    def __repr__(self) -> str:
+        # No bytes, and of the other keys only their names (they come from any trace file).
+        during = ""
+        if self.command is not None:
+            during = f" during {describe_apdu(self.command, show_bytes=False)}"
+        extra = f", extra: {', '.join(map(str, self.extra))}" if self.extra else ""
+        return f"<TraceEvent {self.kind}{during}{_entry_details(self)}{extra}>"
+
+
+def _entry_details(entry: Exchange | TraceEvent) -> str:
+    """The timing, note and line of an entry, for its repr."""
+    details = ""
+    if entry.ms is not None:
+        details += f", {entry.ms:g} ms"
+    if entry.note is not None:
+        details += f", note {entry.note!r}"
+    if entry.line:
+        details += f", line {entry.line}"
+    return details
 
 
 Entry = Exchange | TraceEvent

@@ -7,17 +7,24 @@ Used by ``contactless trace show``, the pytest plugin's failure reports and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import dataclasses
+from collections.abc import Callable, Sequence
+from datetime import date
+from typing import TYPE_CHECKING, Any
 
 from . import sw
 from .apdu import Command, Response
 from .errors import ContactlessError
 from .hexutil import to_hex
-from .masking import SENSITIVE_TAGS
-from .tlv import Tlv, decode, walk
+from .masking import SENSITIVE_TAGS, mask_name, mask_pan
+from .tlv import Tlv, decode, encode, walk
+from .tlv.bitfields import Track2
 from .tlv.tags import lookup, name_of
 from .trace import Entry, Exchange, Trace, TraceEvent
+from .transport.base import ExchangeEvent, describe_response
+
+if TYPE_CHECKING:
+    from .emv.card import CardData, ResponseData
 
 __all__ = [
     "explain",
@@ -255,17 +262,165 @@ def _response_lines(left: bytes, right: bytes) -> list[str]:
     return lines
 
 
+def _plain_differences(left: object, right: object, names: Sequence[str]) -> list[str]:
+    """``name: left vs right`` for each of the attributes ``names`` (ones that hold no card
+    data: timing, notes) that differ."""
+    lines = []
+    for name in names:
+        a, b = getattr(left, name), getattr(right, name)
+        if a != b:
+            lines.append(f"{name}: {a!r} vs {b!r}")
+    return lines
+
+
+#: Stands for a key one event has and the other lacks.
+_ABSENT = object()
+
+
 def _entry_difference(left: Entry, right: Entry) -> list[str]:
+    # Never the entries' to_json(): its "c" and "r" are the raw bytes, card data included.
     if isinstance(left, Exchange) and isinstance(right, Exchange):
         lines = [f"exchange {_describe(left.command)}"]
         if left.command != right.command:
             lines += _command_lines(left.command, right.command)
         if left.response != right.response:
             lines += _response_lines(left.response, right.response)
-        if left.command == right.command and left.response == right.response:
-            lines.append(f"timing or note differ: {left.to_json()} vs {right.to_json()}")
+        return lines + _plain_differences(left, right, ("ms", "note"))
+    if isinstance(left, TraceEvent) and isinstance(right, TraceEvent):
+        lines = [
+            _entry_name(left)
+            if left.kind == right.kind
+            else f"{_entry_name(left)} vs {_entry_name(right)}"
+        ]
+        if left.command != right.command:
+            if left.command is not None and right.command is not None:
+                lines += _command_lines(left.command, right.command)
+            else:
+                lines.append(f"command: {_optional_command(left)} vs {_optional_command(right)}")
+        lines += _plain_differences(left, right, ("ms", "note"))
+        # Other keys come from any trace file: named, their values not shown.
+        keys = [
+            key
+            for key in {**left.extra, **right.extra}
+            if left.extra.get(key, _ABSENT) != right.extra.get(key, _ABSENT)
+        ]
+        if keys:
+            lines.append(f"other keys differ: {', '.join(map(str, keys))}")
         return lines
     return [f"{_entry_name(left)} vs {_entry_name(right)}"]
+
+
+def _optional_command(event: TraceEvent) -> str:
+    return "none" if event.command is None else _describe(event.command)
+
+
+def _event_difference(left: ExchangeEvent, right: ExchangeEvent) -> list[str]:
+    """Why two tracer events differ: command and answer as for trace exchanges (masked),
+    then time and error by type."""
+    lines = [f"exchange {_describe(left.command)}"]
+    if left.command != right.command:
+        lines += _command_lines(left.command, right.command)
+    if left.response != right.response:
+        if left.response is not None and right.response is not None:
+            lines += _response_lines(left.response, right.response)
+        else:
+            lines.append(
+                f"response: {_optional_response(left.response)} vs "
+                f"{_optional_response(right.response)}"
+            )
+    lines += _plain_differences(left, right, ("seconds",))
+    if left.error != right.error:
+        lines.append(f"error: {_error_name(left.error)} vs {_error_name(right.error)}")
+    return lines
+
+
+def _optional_response(raw: bytes | None) -> str:
+    return "none" if raw is None else describe_response(raw)
+
+
+def _error_name(error: BaseException | None) -> str:
+    return "none" if error is None else type(error).__name__
+
+
+# --- CardData --------------------------------------------------------------------------------
+
+
+def _track2_text(track2: Track2) -> str:
+    return track2.text()
+
+
+#: CardData fields that hold card data, and their masked text (as CardData.to_json shows
+#: them without show_pan). tests/trace/test_explain.py checks this covers every field
+#: to_json masks.
+_CARD_DATA_MASKS: dict[str, Callable[[Any], str]] = {
+    "pan": mask_pan,
+    "cardholder_name": mask_name,
+    "track2": _track2_text,
+}
+
+
+def _card_value_text(value: object) -> str:
+    from .emv.card import Cryptogram
+
+    if isinstance(value, bytes):
+        return to_hex(value) or "(empty)"
+    if isinstance(value, Cryptogram):
+        return (
+            f"{value.type} (CID {value.cid:02X}, ATC {value.atc}, "
+            f"cryptogram {to_hex(value.cryptogram)}, "
+            f"IAD {to_hex(value.iad) if value.iad is not None else None}, from {value.source})"
+        )
+    if isinstance(value, date):
+        return value.isoformat()
+    return repr(value)
+
+
+def _responses_difference(left: Sequence[ResponseData], right: Sequence[ResponseData]) -> list[str]:
+    """The first answer that differs between two reads, by command, and its first differing
+    data object (sensitive values masked)."""
+    for index, (a, b) in enumerate(zip(left, right, strict=False)):
+        if a == b:
+            continue
+        where = f"responses[{index}]"
+        if (a.command, a.kind) != (b.command, b.kind):
+            return [f"{where}: {a.command} ({a.kind}) vs {b.command} ({b.kind})"]
+        try:
+            detail = tlv_difference(encode(a.tlvs), encode(b.tlvs))
+        except ContactlessError:
+            detail = []
+        return [f"{where} {a.command}: " + (detail[0] if detail else "encoded differently")]
+    if len(left) == len(right):
+        return ["responses differ"]
+    longer, side = (left, "left") if len(left) > len(right) else (right, "right")
+    extra = longer[min(len(left), len(right))]
+    return [
+        f"responses: {len(left)} vs {len(right)} answers; only {side} has "
+        f"responses[{min(len(left), len(right))}] {extra.command}"
+    ]
+
+
+def _card_data_difference(left: CardData, right: CardData) -> list[str]:
+    """Each field that differs between two reads: the PAN, track 2 and cardholder name
+    masked, the answers by their first differing data object, other fields as they are."""
+    from .emv.card import CardData
+
+    lines = []
+    for item in dataclasses.fields(CardData):
+        name = item.name
+        a, b = getattr(left, name), getattr(right, name)
+        if a == b:
+            continue
+        if name == "responses":
+            lines += _responses_difference(a, b)
+            continue
+        masker = _CARD_DATA_MASKS.get(name)
+        if masker is None:
+            lines.append(f"{name}: {_card_value_text(a)} vs {_card_value_text(b)}")
+            continue
+        shown = [masker(value) if value is not None else "None" for value in (a, b)]
+        hidden = " (masked; they differ in hidden characters)" if shown[0] == shown[1] else ""
+        lines.append(f"{name}: {shown[0]} vs {shown[1]}{hidden}")
+    return lines or ["no field differs (are they of different types?)"]
 
 
 def _entry_name(entry: Entry) -> str:
@@ -290,8 +445,10 @@ def _trace_difference(left: Trace, right: Trace) -> list[str]:
 
 
 def explain(left: Any, right: Any) -> list[str] | None:
-    """Lines explaining why two traces, entries, commands or responses differ (for
-    ``pytest_assertrepr_compare``), or ``None`` for other types."""
+    """Lines explaining why two traces, entries, commands, responses, tracer events or
+    card reads (:class:`~contactless.emv.card.CardData`) differ (for
+    ``pytest_assertrepr_compare``), or ``None`` for other types. Card data is masked:
+    no line holds a PAN, track data or a cardholder name."""
     if isinstance(left, Trace) and isinstance(right, Trace):
         return _trace_difference(left, right)
     if isinstance(left, Exchange | TraceEvent) and isinstance(right, Exchange | TraceEvent):
@@ -300,6 +457,13 @@ def explain(left: Any, right: Any) -> list[str] | None:
         return _command_lines(left.to_bytes(), right.to_bytes())
     if isinstance(left, Response) and isinstance(right, Response):
         return _response_lines(left.to_bytes(), right.to_bytes())
+    if isinstance(left, ExchangeEvent) and isinstance(right, ExchangeEvent):
+        return _event_difference(left, right)
+    # Imported here: `contactless trace show` has no use for the EMV layer.
+    from .emv.card import CardData
+
+    if isinstance(left, CardData) and isinstance(right, CardData):
+        return _card_data_difference(left, right)
     return None
 
 

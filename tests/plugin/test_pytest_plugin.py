@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from visa_card import VISA_NAME, VISA_PAN, visa_data_in
+
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = ROOT / "vectors" / "traces"
-VISA_PAN = "4761739001010010"
 
 READ_TEST = """
 from contactless.emv.driver import run
@@ -349,6 +350,75 @@ def test_response():
     )
     explanations = [line for line in result.outlines if line.startswith("E ")]
     assert explanations and not any(VISA_PAN in line for line in explanations)
+
+
+def test_entries_that_differ_in_timing_or_note_name_the_fields_only(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        """
+import dataclasses
+
+from contactless import read_card
+from contactless.trace import Recorder
+
+
+def test_retried():
+    recorder = Recorder()
+    read_card("sim:visa", wait=5, timeout=5, on_card=recorder.attach)
+    record = next(e for e in recorder.entries if e.command == bytes.fromhex("00B2010C00"))
+    assert record == dataclasses.replace(record, ms=12.5, note="retried")
+"""
+    )
+    # -l: pytest prints every local's repr too (the recorder's entries, the record).
+    result = _run(pytester, "-q", "-vv", "-l")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*Exchange == Exchange failed:*",
+            "*exchange READ RECORD SFI 1 record 1*",
+            "*ms: * vs 12.5*",
+            "*note: None vs 'retried'*",
+            "*<Exchange READ RECORD SFI 1 record 1 -> SW 9000, 67 data bytes, *",
+        ]
+    )
+    assert visa_data_in(result.stdout.str()) == []
+
+
+def test_comparing_card_reads_lists_the_fields_masked(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+import dataclasses
+
+from contactless import read_card
+
+
+def test_same_card():
+    card = read_card("sim:visa", wait=5, timeout=5)
+    again = dataclasses.replace(
+        card,
+        pan="4111111111111111",
+        cardholder_name=card.cardholder_name.lower(),
+        track2=dataclasses.replace(card.track2, pan="4111111111111111"),
+        apdus=card.apdus + 1,
+    )
+    assert card == again
+"""
+    )
+    result = _run(pytester, "-q", "-vv", "-l")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*CardData == CardData failed:*",
+            "*pan: 476173******0010 vs 411111******1111*",
+            "*cardholder_name: ******** vs ******** (masked*",
+            "*track2: 476173******0010D2812201************* vs 411111******1111D2812201****",
+            "*apdus: 6 vs 7*",
+        ]
+    )
+    output = result.stdout.str()
+    assert visa_data_in(output) == [] and VISA_NAME.lower() not in output
+    assert "Differing attributes" not in output  # pytest's own dataclass diff did not run
 
 
 # --- pytest-xdist ---------------------------------------------------------------------------------

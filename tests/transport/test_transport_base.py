@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from contactless import read_card
 from contactless.errors import (
     LocalProtocolError,
     NoCard,
@@ -22,8 +23,10 @@ from contactless.transport.base import (
     ReaderIdentity,
     Transport,
     describe_apdu,
+    describe_response,
     format_seconds,
 )
+from visa_card import VISA_NAME, VISA_PAN, VISA_RECORD, VISA_TRACK2
 
 SELECT_PPSE = bytes.fromhex("00A404000E325041592E5359532E444446303100")
 # Anti-hang bound for tests that wait on a deadline; generous so slow CI never flakes.
@@ -209,6 +212,25 @@ def test_bad_timeouts_are_rejected(echo: EchoTransport, timeout: object) -> None
 def test_describe_apdu_names_commands_and_falls_back_to_hex() -> None:
     assert describe_apdu(bytes.fromhex("00B2020C00")) == "READ RECORD SFI 1 record 2"
     assert describe_apdu(b"\x00\xa4\x04") == "command 00A404"
+    # For reprs, which show no bytes at all: the length only.
+    assert describe_apdu(b"\x00\xa4\x04", show_bytes=False) == "malformed 3-byte command"
+    assert describe_apdu(bytes.fromhex("00B2020C00"), show_bytes=False) == (
+        "READ RECORD SFI 1 record 2"
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        (b"", "0-byte answer without SW1 SW2"),
+        (b"\x90", "1-byte answer without SW1 SW2"),
+        (b"\x6a\x82", "SW 6A82, no data"),
+        (b"\x5a\x90\x00", "SW 9000, 1 data byte"),
+        (VISA_RECORD, "SW 9000, 67 data bytes"),
+    ],
+)
+def test_describe_response_names_the_status_word_and_length_only(raw: bytes, text: str) -> None:
+    assert describe_response(raw) == text
 
 
 # --- tracers ------------------------------------------------------------------------------
@@ -239,6 +261,43 @@ def test_tracers_see_failed_exchanges_with_the_error() -> None:
     assert len(events) == 1
     assert events[0].command == SELECT_PPSE
     assert events[0].response is None and events[0].error is error
+
+
+def test_exchange_event_repr_says_what_happened_without_bytes() -> None:
+    read_record = bytes.fromhex("00B2010C00")
+    event = ExchangeEvent(read_record, VISA_RECORD, 0.0125)
+    assert repr(event) == (
+        "<ExchangeEvent READ RECORD SFI 1 record 1 -> SW 9000, 67 data bytes in 0.0125 s>"
+    )
+    failed = ExchangeEvent(read_record, None, 2.0, TransportTimeout(f"no answer: {VISA_PAN}"))
+    # The error by its type: a backend's message is not ours to vouch for.
+    assert (
+        repr(failed)
+        == "<ExchangeEvent READ RECORD SFI 1 record 1 failed (TransportTimeout) after 2 s>"
+    )
+    short = ExchangeEvent(b"\x00\xb2", b"\x90", 0.0)
+    assert (
+        repr(short)
+        == "<ExchangeEvent malformed 2-byte command -> 1-byte answer without SW1 SW2 in 0 s>"
+    )
+    for text in (repr(event), repr(failed), repr([event, failed])):
+        assert VISA_PAN not in text and VISA_NAME not in text and VISA_TRACK2 not in text
+    # Equality is still the dataclass's, field by field.
+    assert event == ExchangeEvent(read_record, VISA_RECORD, 0.0125)
+    assert event != ExchangeEvent(read_record, VISA_RECORD[:-3] + b"\x90\x00", 0.0125)
+
+
+def test_tracer_events_of_a_visa_read_print_no_card_data() -> None:
+    events: list[ExchangeEvent] = []
+    card = read_card("sim:visa", tracer=events.append, wait=HANG_BOUND, timeout=HANG_BOUND)
+    assert card.pan == VISA_PAN and card.cardholder_name == VISA_NAME
+    # The read's answers hold the card data, in the forms a repr of bytes would show.
+    answers = b"".join(event.response or b"" for event in events)
+    assert bytes.fromhex(VISA_TRACK2) in answers and VISA_NAME.encode() in answers
+    shown = "\n".join([repr(events), str(events), *(f"{event}" for event in events)])
+    assert "READ RECORD SFI 1 record 1 -> SW 9000" in shown
+    for form in (VISA_PAN, VISA_NAME, VISA_TRACK2, repr(bytes.fromhex(VISA_PAN))[2:-1]):
+        assert form not in shown
 
 
 def test_a_broken_tracer_is_logged_and_the_response_still_returned(

@@ -30,7 +30,10 @@ outcome with ``NAME.expected.json`` beside it (``--apdu-record-mode=once`` write
 missing one, ``all`` rewrites them).
 
 Failures show hex diffs with tag names: the plugin's ``pytest_assertrepr_compare``
-explains ``==`` between traces, exchanges, commands and responses.
+explains ``==`` between traces, exchanges, commands, responses and tracer events, and
+between two card reads (``CardData``) field by field. No explanation shows a full PAN,
+track data or a cardholder name: they are masked as everywhere else (pytest's own
+dataclass diff, which the hook replaces, would print them).
 """
 
 from __future__ import annotations
@@ -144,6 +147,8 @@ def pytest_assertrepr_compare(
         return None
     from ..trace_view import explain
 
+    # For the types explain() knows, its lines replace pytest's diff, which would print
+    # raw bytes and field values (a PAN, track 2, the cardholder name).
     lines = explain(left, right)
     if lines is None:
         return None

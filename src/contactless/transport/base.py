@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import ClassVar, Self
 
-from ..apdu import Command
+from ..apdu import Command, Response
 from ..errors import (
     ContactlessError,
     LocalProtocolError,
@@ -45,6 +45,7 @@ __all__ = [
     "Transport",
     "check_timeout",
     "describe_apdu",
+    "describe_response",
     "format_seconds",
 ]
 
@@ -84,6 +85,15 @@ class ExchangeEvent:
     seconds: float
     error: ContactlessError | None = None
 
+    def __repr__(self) -> str:
+        # No bytes: the response (and some commands) hold card data.
+        what = describe_apdu(self.command, show_bytes=False)
+        took = format_seconds(self.seconds)
+        if self.error is not None or self.response is None:
+            failure = type(self.error).__name__ if self.error is not None else "no answer"
+            return f"<ExchangeEvent {what} failed ({failure}) after {took}>"
+        return f"<ExchangeEvent {what} -> {describe_response(self.response)} in {took}>"
+
 
 #: A tracer is called once per exchange, after it ends (successfully or not).
 Tracer = Callable[[ExchangeEvent], None]
@@ -107,13 +117,24 @@ class ReaderInfo:
     available: bool = True
 
 
-def describe_apdu(apdu: bytes) -> str:
+def describe_apdu(apdu: bytes, *, show_bytes: bool = True) -> str:
     """Name a command APDU for messages, e.g. ``READ RECORD SFI 1 record 2``; falls back to
-    hex for bytes that do not parse as a command."""
+    hex for bytes that do not parse as a command, or with ``show_bytes=False`` (for reprs,
+    which show no data) to their length only."""
     try:
         return Command.from_bytes(apdu).describe()
     except ContactlessError:
-        return f"command {apdu.hex().upper()}"
+        if show_bytes:
+            return f"command {apdu.hex().upper()}"
+        return f"malformed {len(apdu)}-byte command"
+
+
+def describe_response(raw: bytes) -> str:
+    """Name a raw answer by its status word and data length, never its data (which may hold
+    a PAN), e.g. ``SW 9000, 65 data bytes``."""
+    if len(raw) < 2:
+        return f"{len(raw)}-byte answer without SW1 SW2"
+    return Response.from_bytes(raw).describe()
 
 
 def format_seconds(seconds: float) -> str:
