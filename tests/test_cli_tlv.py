@@ -6,9 +6,11 @@ import json
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 from contactless.cli import cli
+from contactless.masking import NAME_MASK
 
 FCI = "6F1A840E325041592E5359532E4444463031A5088801025F2D02656E"
 RECORD = "701D5A0847617390010100105F2403251231 5F200A4A4F484E2F534D495448"
@@ -161,3 +163,92 @@ def test_help_documents_the_exit_statuses_and_aid() -> None:
     help_text = CliRunner().invoke(cli, ["tlv", "--help"]).output
     assert "--aid HEX" in help_text
     assert "padding" in help_text and "empty input" in help_text
+
+
+# --- card data that must not show without --show-pan ---------------------------------------
+
+#: UnionPay's Cardholder ID Number (9F61): sensitive in UnionPay's dictionary row only.
+ID_NUMBER = b"1234567890"
+ID_TLV = "9F610A" + ID_NUMBER.hex().upper()
+UNIONPAY_AID = "A0000003330101"
+PAN = "4761739001010010"
+NAME = b"JOHN/SMITH"
+
+
+def _leaks(output: str, secret: bytes, text: str) -> list[str]:
+    """The forms of ``secret`` found in ``output``: its text, its hex, its spaced hex."""
+    spaced = " ".join(f"{byte:02X}" for byte in secret)
+    forms = {"text": text, "hex": secret.hex().upper(), "spaced hex": spaced}
+    return [form for form, shown in forms.items() if shown in output]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--aid", UNIONPAY_AID, ID_TLV],  # the issue's command
+        [ID_TLV],  # no AID at all: the generic row is not sensitive, UnionPay's is
+        ["4F07" + UNIONPAY_AID + ID_TLV],  # the AID in the data
+        ["--aid", "A0000000041010", ID_TLV],  # even another scheme's AID: the safer rule
+    ],
+)
+def test_a_tag_sensitive_in_one_schemes_row_is_masked_in_text_and_json(args: list[str]) -> None:
+    for extra in ([], ["--json"]):
+        code, out, _ = run(*extra, *args)
+        assert code == 0
+        assert _leaks(out, ID_NUMBER, ID_NUMBER.decode()) == [], (extra, out)
+        assert "9F61" in out  # the data object is listed, its value is not
+        code, out, _ = run(*extra, "--show-pan", *args)
+        assert code == 0 and "hex" in _leaks(out, ID_NUMBER, ID_NUMBER.decode())
+    node = json.loads(run("--json", "--aid", UNIONPAY_AID, ID_TLV)[1])[0]
+    assert node["masked"] is True and node["name"] == "Cardholder ID Number"
+    assert node["value"] == "*" * 20
+    node = json.loads(run("--json", "--show-pan", "--aid", UNIONPAY_AID, ID_TLV)[1])[0]
+    assert node["value"] == ID_TLV[6:] and "masked" not in node
+
+
+def test_pan_and_name_show_in_no_form_without_show_pan() -> None:
+    for extra in ([], ["--json"]):
+        out = run(*extra, RECORD)[1]
+        assert _leaks(out, bytes.fromhex(PAN), PAN) == []
+        assert _leaks(out, NAME, NAME.decode()) == []
+        opted = run(*extra, "--show-pan", RECORD)[1]
+        assert "hex" in _leaks(opted, bytes.fromhex(PAN), PAN)
+        assert "hex" in _leaks(opted, NAME, NAME.decode())
+
+
+#: A record with a 26-character name, then another data object after the record.
+LONG_NAME = b"VISA ACQUIRER TEST/CARD 01"
+NAMED = "7027" + "5A08" + PAN + "5F201A" + LONG_NAME.hex().upper() + "9F0702FF00"
+
+
+def test_a_masked_names_length_shows_nowhere_in_json() -> None:
+    out = run("--json", NAMED)[1]
+    record, usage = json.loads(out)
+    pan, name = record["children"]
+    assert name == {
+        "tag": "5F20",
+        "name": "Cardholder Name",
+        "offset": 12,  # before the name: it tells nothing
+        "length": None,
+        "value": NAME_MASK,
+        "masked": True,
+    }
+    # The record's length, less its other children's, would be the name's; the offset of
+    # what follows the name would be shifted by its length.
+    assert record["length"] is None and usage["offset"] is None
+    assert pan["length"] == 8 and usage["length"] == 2  # other lengths stay
+    assert '"length": 26' not in out and '"length": 39' not in out
+    # With --show-pan, everything is there.
+    record, usage = json.loads(run("--json", "--show-pan", NAMED)[1])
+    assert (record["length"], record["children"][1]["length"], usage["offset"]) == (39, 26, 41)
+    assert record["children"][1]["value"] == LONG_NAME.hex().upper()
+
+
+def test_a_masked_names_length_shows_nowhere_in_the_tree() -> None:
+    out = run(NAMED)[1]
+    assert out.splitlines()[0].endswith("[length hidden]")
+    assert "39 bytes" not in out and "26" not in out and "1A" not in out
+    assert f"5F20   Cardholder Name  {NAME_MASK}" in out
+    assert "[39 bytes]" in run("--show-pan", NAMED)[1]
+    without_name = "700A5A08" + PAN + "9F0702FF00"
+    assert run(without_name)[1].splitlines()[0].endswith("[10 bytes]")  # no name: lengths show

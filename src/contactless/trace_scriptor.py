@@ -24,10 +24,15 @@ Its quirks, kept here: ``exit`` anywhere in a line (even a comment) ends the scr
 ``Chipcard::PCSC::Card::ISO7816Error``; when reading a script file, each script line is
 echoed before its ``>`` line). A log converts to a trace directly; a script has no
 answers, so importing one runs it on a reader (:func:`run_script`).
+
+Exports hide card data unless asked (``show_sensitive``): a script's answers are comments,
+so they are masked text; a log must stay hex, so it is redacted (:func:`export_log`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,7 +41,11 @@ from typing import Final
 
 from .errors import ConfigError, ContactlessError
 from .hexutil import parse_hex
+from .masking import MASK, SENSITIVE_TAGS, mask_value
+from .tlv import decode, walk
+from .tlv.tags import all_tags
 from .trace import Entry, Exchange, Recorder, Trace, TraceEvent, TraceHeader
+from .trace_redact import redact, redact_pin_block
 from .transport.base import Transport, describe_apdu
 
 __all__ = [
@@ -213,20 +222,38 @@ def run_script(steps: list[ScriptStep], transport: Transport) -> Trace:
     return recorder.trace()
 
 
-def export_script(trace: Trace) -> str:
-    """The trace's commands as a scriptor script, each recorded answer in a comment."""
+def export_script(trace: Trace, *, show_sensitive: bool = False) -> str:
+    """The trace's commands as a scriptor script, each recorded answer in a comment.
+
+    The commands are written as recorded, so the script sends the card what the trace
+    did, except that unless ``show_sensitive`` a VERIFY carrying a PIN block is left out
+    (in a comment) and the answers' card data is masked: each answer is shown as
+    :func:`~contactless.trace_redact.redact` rewrites it (names replaced by a fixed
+    placeholder, so no length gives the name away; discretionary data zeroed), with
+    every value the tag dictionary marks sensitive written as ``*`` (a PAN keeps its
+    first 6 and last 4 digits, Track 2 its expiry date and service code). Comments may
+    hold any text, so the masked answers need not be hex.
+    """
+    shown = trace if show_sensitive else _redacted(trace)
     lines = [
         f"# {_safe(PurePath(trace.name).name)}: {len(trace.exchanges)} exchange(s) "
         "for scriptor (pcsc-tools)",
         "# the recorded answer follows each command as a comment",
     ]
-    for entry in trace.entries:
+    if not show_sensitive:
+        lines.append(_MASKED_SCRIPT_NOTE)
+    for entry, shown_entry in zip(trace.entries, shown.entries, strict=True):
         if isinstance(entry, Exchange):
             lines.append(f"# {_safe(describe_apdu(entry.command))}")
-            lines.append(_spaced(entry.command))
-            if len(entry.response) >= 2:
-                meaning = scriptor_meaning(entry.response[-2], entry.response[-1])
-                lines.append(f"# answer: {_spaced(entry.response)} : {_safe(meaning)}")
+            if show_sensitive or redact_pin_block(entry.command) == entry.command:
+                lines.append(_spaced(entry.command))
+            else:
+                lines.append(_LEFT_OUT_VERIFY)
+            answer = shown_entry.response if isinstance(shown_entry, Exchange) else b""
+            if len(answer) >= 2:
+                meaning = scriptor_meaning(answer[-2], answer[-1])
+                text = _spaced(answer) if show_sensitive else _masked_spaced(answer)
+                lines.append(f"# answer: {text} : {_safe(meaning)}")
         elif entry.kind == "reset":
             lines.append("reset")
         else:
@@ -237,6 +264,78 @@ def export_script(trace: Trace) -> str:
 def _safe(text: str) -> str:
     """Comment text scriptor will not act on: it stops at "exit" anywhere in a line."""
     return _EXIT.sub("ex_it", text)
+
+
+# --- card data ----------------------------------------------------------------------------------
+
+_MASKED_SCRIPT_NOTE: Final = (
+    "# card data in the answers is masked (names by a placeholder, so answer lengths may "
+    "differ from the card's); --show-pan writes it in full"
+)
+# Sending a placeholder PIN instead would count as a wrong PIN on a real card (and block
+# its PIN after a few runs), so the command is left out rather than rewritten.
+_LEFT_OUT_VERIFY: Final = "# (VERIFY left out: its data is a PIN block; --show-pan writes it)"
+#: The comment that opens a redacted log. Importing the log does not trust it (anyone can
+#: write this line above real data): the imported trace is redacted again unless asked not to.
+_REDACTED_LOG_NOTE: Final = (
+    "# card data redacted: PANs replaced by test PANs (first 6 and last 4 digits kept), "
+    "names by a placeholder, discretionary and other sensitive data zeroed"
+)
+#: Tags whose masking.mask_value text is the value's hex with some digits masked (the same
+#: length once the F padding it drops is put back), so it can stand in an answer's hex.
+_MASKED_AS_HEX: Final = frozenset({"5A", "57", "9F6B", "9F20"})
+
+
+@functools.cache
+def _sensitive_tags() -> frozenset[str]:
+    """Every tag any dictionary row marks sensitive, whatever the scheme (9F61 is only
+    sensitive for UnionPay): without a scheme in hand, the safer reading."""
+    return frozenset(info.tag for info in all_tags() if info.sensitive) | SENSITIVE_TAGS
+
+
+def _redacted(trace: Trace) -> Trace:
+    """``trace`` with its card data replaced, still hex and still a replayable trace.
+
+    :func:`~contactless.trace_redact.redact` replaces PANs (everywhere, by a same-length
+    test PAN), names and track discretionary data, and re-encodes lengths; it does not
+    know the other tags the dictionary marks sensitive (UnionPay's Cardholder ID Number
+    9F61, Track 3...), so their values in answers that decode are overwritten here with
+    ``0`` characters of the same length.
+    """
+    redacted, _ = redact(trace)
+    entries: list[Entry] = []
+    for entry in redacted.entries:
+        if isinstance(entry, Exchange) and len(entry.response) > 2:
+            data = bytearray(entry.response)
+            for _, node in walk(decode(bytes(data[:-2]), strict=False)):
+                # The tags of SENSITIVE_TAGS are redact()'s own: already replaced.
+                if node.children is not None or node.tag_hex in SENSITIVE_TAGS:
+                    continue
+                if node.tag_hex in _sensitive_tags():
+                    start = node.offset + len(node.tag_bytes) + node.length_form
+                    data[start : start + len(node.value)] = b"0" * len(node.value)
+            entry = dataclasses.replace(entry, response=bytes(data))
+        entries.append(entry)
+    return Trace(redacted.header, tuple(entries), redacted.source)
+
+
+def _masked_spaced(answer: bytes) -> str:
+    """An answer (already redacted) in scriptor's spaced hex, each sensitive value's
+    digits as ``*`` (a PAN keeps its first 6 and last 4 digits)."""
+    digits = list(answer.hex().upper())
+    for _, node in walk(decode(answer[:-2], strict=False)):
+        if node.children is not None or node.tag_hex not in _sensitive_tags():
+            continue
+        start = 2 * (node.offset + len(node.tag_bytes) + node.length_form)
+        plain = node.value.hex().upper()
+        masked = MASK * len(plain)
+        if node.tag_hex in _MASKED_AS_HEX:
+            shown = mask_value(node.tag_hex, node.value)
+            padding = plain[len(shown) :]
+            if len(shown) <= len(plain) and not padding.strip("F"):
+                masked = shown + padding
+        digits[start : start + len(plain)] = masked
+    return " ".join("".join(digits[i : i + 2]) for i in range(0, len(digits), 2))
 
 
 # --- logs -------------------------------------------------------------------------------------
@@ -319,15 +418,28 @@ def log_to_trace(text: str, *, source: str = "scriptor log") -> Trace:
     return Trace(header, tuple(entries), source)
 
 
-def export_log(trace: Trace) -> str:
-    """The trace as scriptor would have printed it (as when reading commands from stdin)."""
+def export_log(trace: Trace, *, show_sensitive: bool = False) -> str:
+    """The trace as scriptor would have printed it (as when reading commands from stdin).
+
+    Unless ``show_sensitive``, the card data is redacted first. A log must stay hex (it is
+    read back by :func:`log_to_trace`, and ``*`` is no byte), so masking with ``*`` is not
+    an option: the trace is rewritten by :func:`~contactless.trace_redact.redact` (a test
+    PAN of the same length that keeps the first 6 and last 4 digits, a placeholder name
+    with the lengths re-encoded, zeroed discretionary data, a placeholder PIN block) and
+    the other sensitive values are zeroed; the log then stays consistent and replayable once
+    imported. When that changed anything, a comment line after the protocol line says so
+    (scriptor echoes a script's comments into its log the same way).
+    """
+    source = trace if show_sensitive else _redacted(trace)
     # pcsc: names the protocol "T1"; scriptor says "T=1".
-    protocol = (trace.header.protocol or "").replace("=", "").upper()
+    protocol = (source.header.protocol or "").replace("=", "").upper()
     if protocol in ("T0", "T1"):
         lines = [f"Using T={protocol[1]} protocol"]
     else:
         lines = ["Using an unknown protocol (not T=0 or T=1)"]
-    for entry in trace.entries:
+    if source.entries != trace.entries:
+        lines.append(_REDACTED_LOG_NOTE)
+    for entry in source.entries:
         if isinstance(entry, Exchange):
             lines.append(f"> {_spaced(entry.command)}")
             response = entry.response

@@ -17,6 +17,7 @@ from contactless.cli import cli
 from contactless.errors import ConfigError
 from contactless.testing import replay
 from contactless.trace import Exchange, Trace, TraceEvent, TraceHeader, read_trace, write_trace
+from contactless.trace_redact import redact
 from contactless.trace_scriptor import (
     ScriptStep,
     export_log,
@@ -171,13 +172,19 @@ def test_a_log_without_exchanges_or_with_an_orphan_answer_is_refused() -> None:
 def test_an_exported_log_imports_back_to_the_same_exchanges() -> None:
     for uri in ("sim:jcb", "sim:mastercard?t0=1", "sim:visa?remove_after=4"):
         trace = record_trace(uri, transaction=True)
-        back = log_to_trace(export_log(trace))
+        back = log_to_trace(export_log(trace, show_sensitive=True))
         assert [(e.command, e.response) for e in back.exchanges] == [
             (e.command, e.response) for e in trace.exchanges
         ]
         last = trace.entries[-1]
         if isinstance(last, TraceEvent):
             assert back.entries[-1] == TraceEvent(last.kind, last.command)
+        # By default the log holds the redacted trace, exchange for exchange.
+        redacted, _ = redact(trace)
+        back = log_to_trace(export_log(trace))
+        assert [(e.command, e.response) for e in back.exchanges] == [
+            (e.command, e.response) for e in redacted.exchanges
+        ]
 
 
 def test_an_exported_log_has_scriptors_line_layout() -> None:

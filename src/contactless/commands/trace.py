@@ -140,14 +140,27 @@ def import_scriptor(
     is_flag=True,
     help="Write scriptor's output format (> command / < answer : meaning) instead of a script.",
 )
-def export_scriptor(trace_path: str, output: str | None, as_log: bool) -> None:
+@click.option(
+    "--show-pan",
+    is_flag=True,
+    help="Write the card data (PAN, track data, names, PIN blocks) as recorded; "
+    "masked in a script's answers and redacted in a log by default.",
+)
+def export_scriptor(trace_path: str, output: str | None, as_log: bool, show_pan: bool) -> None:
     """Write the trace FILE as a scriptor script (runnable with `scriptor FILE`; the
-    recorded answers in comments) or, with --log, as scriptor's output."""
+    recorded answers in comments) or, with --log, as scriptor's output.
+
+    Unless --show-pan, card data is hidden even if the trace holds it (recorded with
+    --no-redact): a script keeps its commands (except a VERIFY's PIN block, left out)
+    and shows the answers masked; a log, which must stay hex to be imported again,
+    is redacted as `contactless trace redact` does (test PANs, placeholder names)."""
     from ..trace import read_trace
     from ..trace_scriptor import export_log, export_script
 
     try:
         loaded = read_trace(trace_path)
+        exporter = export_log if as_log else export_script
+        text = exporter(loaded, show_sensitive=show_pan)
     except ContactlessError as error:
         _fail(error)
-    _write_text(export_log(loaded) if as_log else export_script(loaded), output)
+    _write_text(text, output)
