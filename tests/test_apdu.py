@@ -280,3 +280,22 @@ def test_response_equality_is_still_by_value() -> None:
     assert Response.from_bytes(VISA_RECORD) == Response(VISA_RECORD[:-2], 0x90, 0x00)
     assert Response.from_bytes(VISA_RECORD) != Response(VISA_RECORD[:-2], 0x62, 0x83)
     assert hash(Response(b"\x01", 0x90, 0)) == hash(Response(b"\x01", 0x90, 0))
+
+
+def test_command_repr_hides_pin_data_only() -> None:
+    pin_block = bytes.fromhex("241234FFFFFFFFFF")  # ISO 9564 format 2, PIN 1234
+    verify = Command(0x00, 0x20, 0x00, 0x80, pin_block)
+    change = Command(0x84, 0x24, 0x00, 0x01, pin_block + bytes(8))
+    for command in (verify, change):
+        shown = repr(command)
+        assert "1234" not in shown and pin_block.hex() not in shown.lower()
+        assert "PIN data hidden" in shown
+    assert repr(verify) == (
+        "Command(cla=0, ins=32, p1=0, p2=128, data=<8 bytes of PIN data hidden>, le=None, "
+        "extended=False)"
+    )
+    select = Command(0x00, 0xA4, 0x04, 0x00, b"2PAY.SYS.DDF01", le=256)
+    assert repr(select) == (
+        "Command(cla=0, ins=164, p1=4, p2=0, data=b'2PAY.SYS.DDF01', le=256, extended=False)"
+    )
+    assert "PIN" not in repr(Command(0x00, 0x20, 0x00, 0x80))  # no data: nothing to hide

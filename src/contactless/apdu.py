@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from .errors import LocalProtocolError, RemoteProtocolError
 
-__all__ = ["INS_NAMES", "Command", "Response"]
+__all__ = ["INS_NAMES", "PIN_DATA_INS", "Command", "Response"]
 
 #: Instruction bytes the library uses or meets, by name (for messages and traces).
 INS_NAMES: dict[int, str] = {
@@ -43,6 +43,11 @@ INS_NAMES: dict[int, str] = {
     0xDC: "UPDATE RECORD",
     0xE2: "APPEND RECORD",
 }
+
+
+#: Instructions whose data is PIN data (a PIN block, plaintext or enciphered): VERIFY, and
+#: CHANGE REFERENCE DATA (EMV's PIN CHANGE/UNBLOCK). Never shown, like card data.
+PIN_DATA_INS: frozenset[int] = frozenset({0x20, 0x24})
 
 
 def _check_byte(name: str, value: int) -> None:
@@ -105,6 +110,16 @@ class Command:
             raise LocalProtocolError(f"extended must be True or False, got {self.extended!r:.40}")
         if not self.extended and (len(self.data) > 255 or (self.le or 0) > 256):
             object.__setattr__(self, "extended", True)
+
+    def __repr__(self) -> str:
+        # The dataclass repr, except that PIN data is never shown.
+        data = repr(self.data)
+        if self.ins in PIN_DATA_INS and self.data:
+            data = f"<{len(self.data)} bytes of PIN data hidden>"
+        return (
+            f"Command(cla={self.cla!r}, ins={self.ins!r}, p1={self.p1!r}, p2={self.p2!r}, "
+            f"data={data}, le={self.le!r}, extended={self.extended!r})"
+        )
 
     @property
     def case(self) -> int:
