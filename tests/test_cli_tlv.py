@@ -252,3 +252,75 @@ def test_a_masked_names_length_shows_nowhere_in_the_tree() -> None:
     assert "[39 bytes]" in run("--show-pan", NAMED)[1]
     without_name = "700A5A08" + PAN + "9F0702FF00"
     assert run(without_name)[1].splitlines()[0].endswith("[10 bytes]")  # no name: lengths show
+
+
+def _named_tree(name: bytes, tag: str = "5F20") -> str:
+    """A record holding ``name`` under ``tag`` after a PAN, then a usage control."""
+    body = "5A08" + PAN + tag + f"{len(name):02X}" + name.hex().upper()
+    return "70" + f"{len(body) // 2:02X}" + body + "9F0702FF00"
+
+
+@pytest.mark.parametrize("tag", ["5F20", "9F0B", "5B", "5F21"])
+def test_two_names_of_different_lengths_print_the_same(tag: str) -> None:
+    # The strongest check that no length shows: only the name's length differs between
+    # the two inputs, so any difference in the outputs would tell it.
+    short, long = _named_tree(b"JO/ANN", tag), _named_tree(LONG_NAME.ljust(30, b"X"), tag)
+    if tag == "9F0B":  # Name Extended is 27-45 characters
+        short, long = _named_tree(b"A" * 27, tag), _named_tree(b"B" * 45, tag)
+    for extra in ([], ["--json"]):
+        assert run(*extra, short)[1] == run(*extra, long)[1], extra
+        assert run(*extra, "--show-pan", short)[1] != run(*extra, "--show-pan", long)[1]
+    assert NAME_MASK in run(short)[1] and "[length hidden]" in run(short)[1]
+
+
+def _track1(name: bytes) -> str:
+    track = b"B" + PAN.encode() + b"^" + name + b"^2812201" + b"123456789"
+    return "56" + f"{len(track):02X}" + track.hex().upper()
+
+
+def test_a_track_1_shows_no_name_and_no_length() -> None:
+    out = run(_track1(LONG_NAME))[1]
+    assert _leaks(out, LONG_NAME, LONG_NAME.decode()) == [] and PAN not in out
+    assert out.rstrip().endswith(f"B{MASKED_PAN}^{NAME_MASK}^2812201*********")
+    assert run(_track1(b"JO/ANN"))[1] == out  # a shorter name: the same output
+    assert "hex" in _leaks(run("--show-pan", _track1(LONG_NAME))[1], LONG_NAME, "-")
+    # Without Track 1's shape, the whole value is one name mask, not a star per character.
+    odd = b"no track shape, name " + LONG_NAME
+    out = run("56" + f"{len(odd):02X}" + odd.hex().upper())[1]
+    assert out.rstrip().endswith(f"Track 1 Data  {NAME_MASK}")
+
+
+MASKED_PAN = "476173******0010"
+
+
+def test_a_decoding_error_after_a_name_hides_its_offset_and_lengths() -> None:
+    # A data object cut short after the record: the error's offset would be shifted by
+    # the name's length.
+    broken = NAMED + "9F02060000"
+    code, out, err = run(broken)
+    assert code == 2 and out == ""
+    assert err.strip() == (
+        "error: malformed TLV at tag 9F02 (offset and lengths hidden: they could tell a "
+        "cardholder name's length; --show-pan shows them)"
+    )
+    code, _, err = run("--show-pan", broken)
+    assert code == 2 and "at offset 46, tag 9F02: length 6 runs past the end" in err
+    # Without a name, the error says where.
+    assert "at offset 0, tag 9F02" in run("9F02060000")[2]
+
+
+def test_a_name_cut_short_shows_neither_its_text_nor_its_length() -> None:
+    # 5F20 says 26 bytes, 10 are there: the declared length would be the name's.
+    cut = "5F201A" + LONG_NAME[:10].hex().upper()
+    code, out, err = run("--lenient", cut)
+    assert code == 2
+    assert _leaks(out + err, LONG_NAME[:10], LONG_NAME[:10].decode()) == []
+    assert "26" not in err and "10 bytes" not in err and "tag 5F20" in err
+    assert "length 26 runs past the end" in run("--show-pan", cut)[2]
+    # The same inside a template: the lenient tree hides the template's length too.
+    out = run("--lenient", "7017" + "5A08" + PAN + cut)[1]
+    assert out.splitlines()[0].endswith("[length hidden]")
+    assert "bytes]" not in out
+    cut_usage = "9F0703FF00"  # no name: the template's length shows
+    out = run("--lenient", "700F" + "5A08" + PAN + cut_usage)[1]
+    assert out.splitlines()[0].endswith("[15 bytes]")

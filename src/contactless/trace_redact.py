@@ -13,6 +13,12 @@ Track 1 56) and every cardholder name (5F20, 9F0B, the name field of Track 1), t
 - replaces the discretionary data of Track 1 and Track 2 (which may hold a static CVV)
   by zeros of the same length, also in answers that do not decode (found by the tracks'
   own patterns: ``^`` separators in text, a ``D`` separator in BCD);
+- replaces the value of every other tag the tag dictionary marks sensitive for any scheme
+  (:func:`~contactless.tlv.tags.sensitive_tags`: Track 3 58, Name of an Individual 5B,
+  identification card tracks 5F21-5F23, PIN data 99, UnionPay's Cardholder ID Number 9F61,
+  Mastercard's DD Card tracks DF812A/DF812B) by ``0`` characters (text formats) or zero
+  bytes of the same length, so the TLV and every length in the trace stay valid; and a PAN,
+  track or name that has not its expected shape is blanked the same way rather than left;
 - replaces the PIN block of a VERIFY command by a fixed placeholder of the same length
   (replay compares a redacted trace's VERIFY data loosely).
 
@@ -23,19 +29,23 @@ were computed over the real data, and a PAN the card only gives encrypted stays 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeGuard
 
 from .errors import ContactlessError, LocalProtocolError
 from .tlv import Tlv, TlvList, decode, encode, walk
+from .tlv.tags import all_tags, sensitive_tags
 from .trace import Entry, Exchange, Trace, TraceEvent
 
 __all__ = [
     "NAME_PLACEHOLDERS",
     "PIN_BLOCK_PLACEHOLDER",
+    "AnswerChain",
     "RedactionReport",
+    "answer_chains",
     "luhn_valid",
     "pan_forms",
     "redact",
@@ -47,6 +57,7 @@ __all__ = [
 NAME_PLACEHOLDERS: Final[dict[bytes, bytes]] = {
     b"\x5f\x20": b"REDACTED/CARDHOLDER",
     b"\x9f\x0b": b"REDACTED/CARDHOLDER".ljust(27),
+    b"\x5b": b"REDACTED/CARDHOLDER",  # Name of an Individual (ISO 7816-6)
 }
 #: The placeholder in the name field of Track 1 and wherever else a name's text appears.
 TEXT_PLACEHOLDER: Final = b"REDACTED/CARDHOLDER"
@@ -57,8 +68,16 @@ _PAN_LENGTHS: Final = range(12, 20)
 #: Names shorter than this are not searched for as raw text (too likely to hit by chance).
 _MIN_NAME_SEARCH = 4
 
-_TRACK2_TAGS: Final = (b"\x57", b"\x9f\x6b")
-_TRACK1_TAG: Final = b"\x56"
+#: Track 2 in BCD (PAN, D, YYMM, service code, discretionary data): Track 2 Equivalent Data,
+#: Track 2 Data, Track 2 of an identification card.
+_TRACK2_TAGS: Final = (b"\x57", b"\x9f\x6b", b"\x5f\x22")
+#: Track 1 as text (B PAN ^ NAME ^ YYMM, service code, discretionary data): Track 1 Data,
+#: Track 1 of an identification card.
+_TRACK1_TAGS: Final = (b"\x56", b"\x5f\x21")
+#: 9F6B is Track 2 Data for most schemes but Visa's Card CVM Limit, which the transaction
+#: flow reads (zeroed, it would change the CVM decision and the replayed GENERATE AC): a
+#: 9F6B that is no Track 2 is kept.
+_KEPT_UNLESS_TRACK2: Final = (b"\x9f\x6b",)
 _PAN_TAG: Final = b"\x5a"
 #: Discretionary data objects of their own: Track 1 (ans) and Track 2 (cn).
 _DISCRETIONARY_TEXT: Final = b"\x9f\x1f"
@@ -143,15 +162,18 @@ def _split_track1(value: bytes) -> tuple[bytes, bytes, bytes] | None:
 
 
 @dataclass
-class _Chain:
+class AnswerChain:
     """One logical answer: an exchange, plus the re-issued command after ``6Cxx`` and the
-    GET RESPONSE rounds after ``61xx`` that complete it."""
+    GET RESPONSE rounds after ``61xx`` that complete it (T=0). ``indexes`` are positions
+    in the trace's entries; the SW2 of each answer but the last announced a length, and
+    so did the Le of each command but the first."""
 
     indexes: list[int]
     #: For each exchange of the chain: does its answer carry part of the data?
     carries: list[bool]
 
     def data(self, entries: Sequence[Entry]) -> bytes:
+        """The answer's data: the data parts of the chain's answers, joined."""
         parts = []
         for index, carries in zip(self.indexes, self.carries, strict=True):
             if carries:
@@ -165,15 +187,17 @@ def _exchange(entries: Sequence[Entry], index: int) -> Exchange:
     return entry
 
 
-def _chains(entries: Sequence[Entry]) -> list[_Chain]:
-    chains: list[_Chain] = []
+def answer_chains(entries: Sequence[Entry]) -> list[AnswerChain]:
+    """The logical answers of a trace's exchanges, in order (an exchange with no status
+    word belongs to none)."""
+    chains: list[AnswerChain] = []
     index = 0
     while index < len(entries):
         first = entries[index]
         if not isinstance(first, Exchange) or len(first.response) < 2:
             index += 1
             continue
-        chain = _Chain([index], [first.response[-2] != _WRONG_LE])
+        chain = AnswerChain([index], [first.response[-2] != _WRONG_LE])
         current = first
         while index + 1 < len(entries):
             following = entries[index + 1]
@@ -198,7 +222,7 @@ def _length_byte(size: int) -> int | None:
     return size & 0xFF if 1 <= size <= 256 else None
 
 
-def _reshape(chain: _Chain, entries: list[Entry], data: bytes) -> bool:
+def _reshape(chain: AnswerChain, entries: list[Entry], data: bytes) -> bool:
     """Put ``data`` (the chain's answer, redacted) back into the chain's exchanges. When the
     length changed, the last part absorbs the change and every announced length (SW2 of
     ``61xx``/``6Cxx``) and follow-up Le is rewritten to match, as a card and the session
@@ -249,7 +273,7 @@ class _Findings:
     names: set[bytes] = dataclasses.field(default_factory=set)
 
     def add_pan(self, digits: str | None) -> None:
-        if digits and digits.isdigit() and len(digits) in _PAN_LENGTHS:
+        if _is_pan(digits):
             self.pans.add(digits)
 
     def add_name(self, name: bytes) -> None:
@@ -267,7 +291,7 @@ def _collect(nodes: Iterable[Tlv], findings: _Findings) -> None:
             findings.add_pan(_digits(value))
         elif tag in _TRACK2_TAGS:
             findings.add_pan(_pan_from_track2(value))
-        elif tag == _TRACK1_TAG:
+        elif tag in _TRACK1_TAGS:
             parts = _split_track1(value)
             if parts is not None:
                 findings.add_pan(parts[0].decode("latin-1"))
@@ -277,8 +301,14 @@ def _collect(nodes: Iterable[Tlv], findings: _Findings) -> None:
 
 
 #: Data objects found by a raw scan of an answer that is not valid TLV (a corrupted record
-#: still holds the card's data): tag, then a one-byte length.
-_RAW_PATTERNS: Final = re.compile(rb"(\x5a|\x57|\x9f\x6b|\x56|\x5f\x20|\x9f\x0b)([\x01-\x7f])")
+#: still holds the card's data): tag, then a one-byte length. They give the PANs and names
+#: to look for everywhere.
+_RAW_PATTERNS: Final = re.compile(
+    rb"(\x5a|\x57|\x9f\x6b|\x56|\x5f\x20|\x9f\x0b|\x5b|\x5f\x21|\x5f\x22)([\x01-\x7f])"
+)
+#: Name of an Individual has a one-byte tag, so the scan finds it by chance in binary data
+#: too; only a value that reads as a name (printable text) is taken for one.
+_NAME_TEXT: Final = re.compile(rb"[ -~]+")
 
 
 #: Track 1 as text anywhere in bytes: PAN ^ NAME ^ YYMM + service code, discretionary data.
@@ -291,6 +321,8 @@ def _collect_raw(data: bytes, findings: _Findings) -> None:
     for match in _RAW_PATTERNS.finditer(data):
         start = match.end()
         value = data[start : start + match.group(2)[0]]
+        if match.group(1) == b"\x5b" and not _NAME_TEXT.fullmatch(value):
+            continue
         node = Tlv(match.group(1), value)
         _collect([node], findings)
     # A corrupted answer may not even have its tags and lengths: look for the tracks'
@@ -304,11 +336,12 @@ def _collect_raw(data: bytes, findings: _Findings) -> None:
 
 def _scrub_tracks(data: bytes) -> bytes:
     """``data`` (an answer that does not decode) with the name and discretionary data of
-    any Track 1 / Track 2 pattern replaced in place, lengths kept."""
+    any Track 1 / Track 2 pattern replaced in place, lengths kept (why they are kept: see
+    :func:`_redact_undecoded`)."""
 
     def track1(found: re.Match[bytes]) -> bytes:
         name = _fit(TEXT_PLACEHOLDER, len(found.group(2)))
-        rest = re.sub(rb"[0-9A-Za-z]", b"0", found.group(4))
+        rest = _zero_text(found.group(4))
         return found.group(1) + b"^" + name + b"^" + found.group(3) + rest
 
     def track2(found: re.Match[str]) -> str:
@@ -317,6 +350,57 @@ def _scrub_tracks(data: bytes) -> bytes:
     data = _TRACK1_TEXT.sub(track1, data)
     text = data.hex().upper()
     return bytes.fromhex(_TRACK2_BCD.sub(track2, text)) if "D" in text else data
+
+
+@functools.cache
+def _raw_blank_pattern() -> re.Pattern[bytes]:
+    """The sensitive data objects a raw scan blanks in an answer that does not decode:
+    those whose tag has two bytes or more. A one-byte tag (58, 99...) followed by a
+    plausible length turns up by chance in binary data such as a certificate far too often;
+    those tags, like PANs and names, are found by their own patterns instead."""
+    tags = sorted((t for t in sensitive_tags() if len(t) >= 4), key=len, reverse=True)
+    alternatives = b"|".join(re.escape(bytes.fromhex(tag)) for tag in tags)
+    return re.compile(b"(" + alternatives + rb")([\x01-\x7f])")
+
+
+def _decode_error(data: bytes) -> str:
+    return str(decode(data, strict=False).error)
+
+
+def _blank_raw(data: bytes) -> bytes:
+    """``data`` (an answer that does not decode) with the value of each data object
+    :func:`_raw_blank_pattern` finds redacted in place. A hit by chance could overwrite
+    bytes the decoder reads and so change the error the answer gives on replay: such a
+    replacement is not made."""
+    error = _decode_error(data)
+    for match in _raw_blank_pattern().finditer(data):
+        start = match.end()
+        value = data[start : start + match.group(2)[0]]
+        new = _redacted_value(match.group(1), value, keep_length=True)
+        if new == value or len(new) != len(value):
+            continue
+        candidate = data[:start] + new + data[start + len(value) :]
+        if _decode_error(candidate) == error:
+            data = candidate
+    return data
+
+
+def _redact_undecoded(data: bytes) -> bytes:
+    """An answer that does not decode, with its card data replaced in place: the data
+    objects decoded before the error, sensitive data objects found by a raw scan, and the
+    Track 1 / Track 2 patterns (PANs and names found anywhere are replaced afterwards).
+
+    Every length is kept, a name's too: each placeholder is cut or space-padded to the
+    length of what it replaces (``5F 20 1A`` then 26 characters), where an answer that
+    decodes gets a fixed-length placeholder and re-encoded lengths. Two reasons. The
+    broken structure gives no reliable way to find the lengths that count the name (a raw
+    hit or a track pattern has no known template around it). And replaying the answer
+    must give the error the live read gave, whose message quotes offsets and lengths
+    ("length 41 runs past the end of the data (40 bytes left)", as stored in the vectors'
+    expected outcomes): a redacted trace that changed them would no longer replay to its
+    recorded outcome.
+    """
+    return _scrub_tracks(_blank_raw(_in_place(data)))
 
 
 #: VERIFY: its data is a PIN block (plaintext or enciphered).
@@ -337,7 +421,8 @@ def redact_pin_block(command: bytes) -> bytes:
 
 
 def _redact_tree(nodes: TlvList) -> bool:
-    """Replace names and discretionary data in decoded nodes; True if anything changed."""
+    """Replace the sensitive values in decoded nodes (:func:`_redacted_value`); True if
+    anything changed."""
     changed = False
     for _, node in walk(nodes):
         if node.children is not None:
@@ -353,27 +438,79 @@ def _zero_digits(hex_digits: str) -> str:
     return re.sub("[0-9]", "0", hex_digits)
 
 
-def _redacted_value(tag: bytes, value: bytes) -> bytes:
+def _zero_text(text: bytes) -> bytes:
+    return re.sub(rb"[0-9A-Za-z]", b"0", text)
+
+
+def _is_pan(digits: str | None) -> TypeGuard[str]:
+    """Whether ``digits`` is a number redaction takes for a PAN (and substitutes)."""
+    if digits is None:
+        return False
+    return digits.isascii() and digits.isdigit() and len(digits) in _PAN_LENGTHS
+
+
+@functools.cache
+def _fill_kinds() -> dict[bytes, str]:
+    """How each sensitive tag's value is blanked, from the formats of its dictionary rows:
+    ``"text"`` (``0`` characters) when any row says a, an or ans (9F61 is ``an`` for
+    UnionPay and ``b`` for Mastercard: ``0`` characters are valid in both), ``"digits"``
+    (BCD zeros, F padding kept) for n/cn, else ``"binary"`` (zero bytes)."""
+    formats: dict[bytes, set[str]] = {}
+    for info in all_tags():
+        if info.tag in sensitive_tags():
+            formats.setdefault(bytes.fromhex(info.tag), set()).add(info.format)
+    kinds: dict[bytes, str] = {}
+    for tag, found in formats.items():
+        if found & {"a", "an", "ans"}:
+            kinds[tag] = "text"
+        elif found <= {"n", "cn"}:
+            kinds[tag] = "digits"
+        else:
+            kinds[tag] = "binary"
+    return kinds
+
+
+def _blank(tag: bytes, value: bytes) -> bytes:
+    """``value`` with nothing of it left but its length, in a form its tag allows."""
+    kind = _fill_kinds().get(tag, "binary")
+    if kind == "text":
+        return b"0" * len(value)
+    if kind == "digits":
+        return bytes.fromhex(_zero_digits(value.hex().upper()))
+    return bytes(len(value))
+
+
+def _redacted_value(tag: bytes, value: bytes, *, keep_length: bool = False) -> bytes:
+    """What a sensitive data object's value becomes (other values come back unchanged).
+
+    A name becomes its placeholder, which changes its length unless ``keep_length`` (then
+    the placeholder is cut or space-padded to the name's length); everything else keeps
+    its length. A PAN is left for the PAN substitution, which replaces it everywhere."""
     if tag in NAME_PLACEHOLDERS:
-        return NAME_PLACEHOLDERS[tag]
+        placeholder = NAME_PLACEHOLDERS[tag]
+        return _fit(placeholder, len(value)) if keep_length else placeholder
+    if tag in _TRACK1_TAGS:
+        parts = _split_track1(value)
+        if parts is None or len(parts[2]) < 7 or not _is_pan(parts[0].decode("latin-1")):
+            return _blank(tag, value)
+        track_pan, name, track_rest = parts
+        name = _fit(TEXT_PLACEHOLDER, len(name)) if keep_length else TEXT_PLACEHOLDER
+        track_rest = track_rest[:7] + _zero_text(track_rest[7:])
+        return value[:1] + track_pan + b"^" + name + b"^" + track_rest
     if tag in _TRACK2_TAGS:
-        text = value.hex().upper()
-        pan, separator, rest = text.partition("D")
-        if not separator or len(rest) < 7:
-            return value
+        pan, separator, rest = value.hex().upper().partition("D")
+        if not separator or len(rest) < 7 or not _is_pan(pan):
+            return value if tag in _KEPT_UNLESS_TRACK2 else _blank(tag, value)
         kept, discretionary = rest[:7], rest[7:]
         return bytes.fromhex(pan + "D" + kept + _zero_digits(discretionary))
+    if tag == _PAN_TAG:
+        return value if _is_pan(_digits(value)) else _blank(tag, value)
     if tag == _DISCRETIONARY_DIGITS:
         return bytes.fromhex(_zero_digits(value.hex().upper()))
     if tag == _DISCRETIONARY_TEXT:
-        return re.sub(rb"[0-9A-Za-z]", b"0", value)
-    if tag == _TRACK1_TAG:
-        parts = _split_track1(value)
-        if parts is None or len(parts[2]) < 7:
-            return value
-        track_pan, _, track_rest = parts
-        track_rest = track_rest[:7] + re.sub(rb"[0-9A-Za-z]", b"0", track_rest[7:])
-        return value[:1] + track_pan + b"^" + TEXT_PLACEHOLDER + b"^" + track_rest
+        return _zero_text(value)
+    if tag.hex().upper() in sensitive_tags():
+        return _blank(tag, value)
     return value
 
 
@@ -393,6 +530,9 @@ def _same_length(data: bytes, pans: dict[str, str], names: Iterable[bytes]) -> b
         out = out.replace(real.encode("ascii"), substitute.encode("ascii"))
     for name in names:
         if len(name) >= _MIN_NAME_SEARCH:
+            # In place, the placeholder fitted to the name's length: the text stands inside
+            # some other value (or an answer that does not decode, see _redact_undecoded),
+            # whose length cannot change without knowing what it is.
             out = out.replace(name, _fit(TEXT_PLACEHOLDER, len(name)))
     return out
 
@@ -410,9 +550,11 @@ def _redact_text(text: str | None, pans: dict[str, str], names: Iterable[bytes])
 
 
 def redact(trace: Trace) -> tuple[Trace, RedactionReport]:
-    """A copy of ``trace`` with the PANs, cardholder names and track discretionary data
-    replaced (see the module docstring), marked ``"redacted": true``, and a report of what
-    changed. A trace already marked redacted is returned unchanged.
+    """A copy of ``trace`` with the PANs, cardholder names, track discretionary data and
+    other sensitive values replaced (see the module docstring), marked ``"redacted":
+    true``, and a report of what changed. A trace already marked redacted is returned
+    unchanged (one redacted by an older version, which replaced fewer tags, too: run
+    ``redact`` on the unredacted original again).
 
     Raises :class:`~contactless.errors.ContactlessError` if, after redaction, a PAN it
     found would still appear (it never returns a trace that leaks one).
@@ -420,7 +562,7 @@ def redact(trace: Trace) -> tuple[Trace, RedactionReport]:
     if trace.header.redacted:
         return trace, RedactionReport()
     entries: list[Entry] = list(trace.entries)
-    chains = _chains(entries)
+    chains = answer_chains(entries)
     findings = _Findings()
     decoded: dict[int, TlvList | None] = {}
     for number, chain in enumerate(chains):
@@ -444,15 +586,16 @@ def redact(trace: Trace) -> tuple[Trace, RedactionReport]:
         if tree is not None and _redact_tree(tree):
             data = encode(tree)
         elif tree is None:
-            data = _scrub_tracks(data)
+            data = _redact_undecoded(data)
         data = _same_length(data, pans, names)
         if data == original:
             continue
         answers_changed += 1
         if not _reshape(chain, entries, data):
             # The new length cannot be announced (over 256 bytes, or an odd follow-up
-            # command): keep every length, and fit the placeholders into the old ones.
-            fitted = _same_length(_fit_names(original), pans, names)
+            # command): keep every length, and fit the placeholders into the old ones
+            # (the name's length then stays: the price of an answer that still replays).
+            fitted = _same_length(_in_place(original), pans, names)
             if not _reshape(chain, entries, fitted):  # same length: always possible
                 raise LocalProtocolError(f"cannot redact the answer at entry {chain.indexes[0]}")
 
@@ -469,20 +612,20 @@ def redact(trace: Trace) -> tuple[Trace, RedactionReport]:
     return result, RedactionReport(len(pans), len(findings.names), answers_changed)
 
 
-def _fit_names(original: bytes) -> bytes:
-    """``original`` with names and discretionary data replaced in place, lengths kept."""
+def _in_place(original: bytes) -> bytes:
+    """``original`` with the sensitive values of the data objects that decode (all of them,
+    or those before a decoding error) replaced in place, names fitted into their own
+    length: every length kept."""
     nodes = decode(original, strict=False)
-    if nodes.error is not None:
-        return original
     out = bytearray(original)
     for _, node in walk(nodes):
         if node.children is not None:
             continue
-        new = _redacted_value(node.tag_bytes, node.value)
+        new = _redacted_value(node.tag_bytes, node.value, keep_length=True)
         if new == node.value:
             continue
         start = node.offset + len(node.tag_bytes) + node.length_form
-        out[start : start + len(node.value)] = _fit(new, len(node.value))
+        out[start : start + len(node.value)] = new
     return bytes(out)
 
 

@@ -31,8 +31,6 @@ so they are masked text; a log must stay hex, so it is redacted (:func:`export_l
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,9 +39,9 @@ from typing import Final
 
 from .errors import ConfigError, ContactlessError
 from .hexutil import parse_hex
-from .masking import MASK, SENSITIVE_TAGS, mask_value
+from .masking import MASK, mask_value
 from .tlv import decode, walk
-from .tlv.tags import all_tags
+from .tlv.tags import sensitive_tags
 from .trace import Entry, Exchange, Recorder, Trace, TraceEvent, TraceHeader
 from .trace_redact import redact, redact_pin_block
 from .transport.base import Transport, describe_apdu
@@ -229,12 +227,13 @@ def export_script(trace: Trace, *, show_sensitive: bool = False) -> str:
     did, except that unless ``show_sensitive`` a VERIFY carrying a PIN block is left out
     (in a comment) and the answers' card data is masked: each answer is shown as
     :func:`~contactless.trace_redact.redact` rewrites it (names replaced by a fixed
-    placeholder, so no length gives the name away; discretionary data zeroed), with
+    placeholder, so no length gives the name away in an answer that decodes; other
+    sensitive data zeroed), with
     every value the tag dictionary marks sensitive written as ``*`` (a PAN keeps its
     first 6 and last 4 digits, Track 2 its expiry date and service code). Comments may
     hold any text, so the masked answers need not be hex.
     """
-    shown = trace if show_sensitive else _redacted(trace)
+    shown = trace if show_sensitive else redact(trace)[0]
     lines = [
         f"# {_safe(PurePath(trace.name).name)}: {len(trace.exchanges)} exchange(s) "
         "for scriptor (pcsc-tools)",
@@ -286,45 +285,12 @@ _REDACTED_LOG_NOTE: Final = (
 _MASKED_AS_HEX: Final = frozenset({"5A", "57", "9F6B", "9F20"})
 
 
-@functools.cache
-def _sensitive_tags() -> frozenset[str]:
-    """Every tag any dictionary row marks sensitive, whatever the scheme (9F61 is only
-    sensitive for UnionPay): without a scheme in hand, the safer reading."""
-    return frozenset(info.tag for info in all_tags() if info.sensitive) | SENSITIVE_TAGS
-
-
-def _redacted(trace: Trace) -> Trace:
-    """``trace`` with its card data replaced, still hex and still a replayable trace.
-
-    :func:`~contactless.trace_redact.redact` replaces PANs (everywhere, by a same-length
-    test PAN), names and track discretionary data, and re-encodes lengths; it does not
-    know the other tags the dictionary marks sensitive (UnionPay's Cardholder ID Number
-    9F61, Track 3...), so their values in answers that decode are overwritten here with
-    ``0`` characters of the same length.
-    """
-    redacted, _ = redact(trace)
-    entries: list[Entry] = []
-    for entry in redacted.entries:
-        if isinstance(entry, Exchange) and len(entry.response) > 2:
-            data = bytearray(entry.response)
-            for _, node in walk(decode(bytes(data[:-2]), strict=False)):
-                # The tags of SENSITIVE_TAGS are redact()'s own: already replaced.
-                if node.children is not None or node.tag_hex in SENSITIVE_TAGS:
-                    continue
-                if node.tag_hex in _sensitive_tags():
-                    start = node.offset + len(node.tag_bytes) + node.length_form
-                    data[start : start + len(node.value)] = b"0" * len(node.value)
-            entry = dataclasses.replace(entry, response=bytes(data))
-        entries.append(entry)
-    return Trace(redacted.header, tuple(entries), redacted.source)
-
-
 def _masked_spaced(answer: bytes) -> str:
     """An answer (already redacted) in scriptor's spaced hex, each sensitive value's
     digits as ``*`` (a PAN keeps its first 6 and last 4 digits)."""
     digits = list(answer.hex().upper())
     for _, node in walk(decode(answer[:-2], strict=False)):
-        if node.children is not None or node.tag_hex not in _sensitive_tags():
+        if node.children is not None or node.tag_hex not in sensitive_tags():
             continue
         start = 2 * (node.offset + len(node.tag_bytes) + node.length_form)
         plain = node.value.hex().upper()
@@ -425,12 +391,12 @@ def export_log(trace: Trace, *, show_sensitive: bool = False) -> str:
     read back by :func:`log_to_trace`, and ``*`` is no byte), so masking with ``*`` is not
     an option: the trace is rewritten by :func:`~contactless.trace_redact.redact` (a test
     PAN of the same length that keeps the first 6 and last 4 digits, a placeholder name
-    with the lengths re-encoded, zeroed discretionary data, a placeholder PIN block) and
-    the other sensitive values are zeroed; the log then stays consistent and replayable once
-    imported. When that changed anything, a comment line after the protocol line says so
-    (scriptor echoes a script's comments into its log the same way).
+    with the lengths re-encoded, zeroed discretionary data and other sensitive values, a
+    placeholder PIN block); the log then stays consistent and replayable once imported.
+    When that changed anything, a comment line after the protocol line says so (scriptor
+    echoes a script's comments into its log the same way).
     """
-    source = trace if show_sensitive else _redacted(trace)
+    source = trace if show_sensitive else redact(trace)[0]
     # pcsc: names the protocol "T1"; scriptor says "T=1".
     protocol = (source.header.protocol or "").replace("=", "").upper()
     if protocol in ("T0", "T1"):

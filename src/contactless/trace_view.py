@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -16,15 +17,28 @@ from . import sw
 from .apdu import Command, Response
 from .errors import ContactlessError
 from .hexutil import to_hex
-from .masking import SENSITIVE_TAGS, mask_name, mask_pan
+from .masking import mask_name, mask_pan
 from .tlv import Tlv, decode, encode, walk
 from .tlv.bitfields import Track2
-from .tlv.tags import lookup, name_of
+from .tlv.tags import name_of, sensitive_tags
+from .tlv_view import (
+    HIDDEN_BYTE,
+    NAME_TAGS,
+    MaskedBytes,
+    decode_problem,
+    is_sensitive,
+    mask_bytes,
+    name_exposure,
+    plain_bytes,
+    tree_lines,
+)
 from .trace import Entry, Exchange, Trace, TraceEvent
+from .trace_redact import answer_chains
 from .transport.base import ExchangeEvent, describe_response
 
 if TYPE_CHECKING:
     from .emv.card import CardData, ResponseData
+    from .transport.replay import DolField
 
 __all__ = [
     "explain",
@@ -35,33 +49,28 @@ __all__ = [
     "tlv_difference",
 ]
 
-_MASK = "**"
-
-
-def _is_sensitive(node: Tlv) -> bool:
-    if node.tag_hex in SENSITIVE_TAGS:
-        return True
-    info = lookup(node.tag_bytes)
-    return bool(info and info.sensitive)
-
-
-def _sensitive_bytes(data: bytes) -> set[int]:
-    """Positions of the bytes of sensitive values in ``data`` (empty if it is not TLV)."""
-    hidden: set[int] = set()
-    nodes = decode(data, strict=False)
-    for _, node in walk(nodes):
-        if node.children is None and _is_sensitive(node):
-            start = node.offset + len(node.tag_bytes) + node.length_form
-            hidden.update(range(start, start + len(node.value)))
-    return hidden
+#: Why a T=0 length announcement (SW2 of 61xx/6Cxx, Le of the command after it) is hidden.
+_ANNOUNCED_LENGTH_HIDDEN = (
+    "length announcement hidden (the answer holds a cardholder name or undecoded data, "
+    "and its length would give the name's away)"
+)
 
 
 def masked_hex(data: bytes, *, show_sensitive: bool = False) -> str:
-    """``data`` in hex, the bytes of a PAN, track data or cardholder name as ``**``."""
+    """``data`` in hex, the bytes of a PAN, track data or other sensitive value as ``**``,
+    a cardholder name as one fixed-length mask and the length fields that would tell its
+    length as ``**`` (:func:`~contactless.tlv_view.mask_bytes`)."""
     if show_sensitive:
         return to_hex(data)
-    hidden = _sensitive_bytes(data)
-    return "".join(_MASK if i in hidden else f"{b:02X}" for i, b in enumerate(data))
+    return mask_bytes(data).text
+
+
+def _masked_answer(response: bytes) -> MaskedBytes:
+    """An answer (data, then SW1 SW2) with card data masked; data that does not decode is
+    hidden, as it may hold anything."""
+    if len(response) < 2:
+        return mask_bytes(response, undecoded_hidden=True)
+    return mask_bytes(response[:-2], undecoded_hidden=True) + plain_bytes(response[-2:])
 
 
 def _aid_in(data: bytes) -> bytes | None:
@@ -71,33 +80,91 @@ def _aid_in(data: bytes) -> bytes | None:
     return None
 
 
-def _tlv_text(data: bytes, aid: bytes | None, show_sensitive: bool) -> list[str]:
-    # The tree printer of `contactless tlv`: one look for decoded data everywhere.
-    from .commands.tlv import _to_text
+@dataclass(frozen=True, slots=True)
+class _AnswerView:
+    """How one exchange's answer is shown in a listing. A T=0 answer comes in several
+    exchanges (:func:`~contactless.trace_redact.answer_chains`), so it is masked whole
+    and each exchange shows its part."""
 
+    #: The answer's part of the data, then its status word.
+    response: MaskedBytes
+    #: The data to print as a tree here (the whole answer's, at its last part), if any.
+    tree: bytes | None = None
+    #: This part of the answer is not its last: the tree comes with a later exchange.
+    continued: bool = False
+    #: The answer's length must not show: hide the SW2 of 61xx/6Cxx announcing it and
+    #: the Le of the command that asked for it.
+    sw2_hidden: bool = False
+    le_hidden: bool = False
+
+
+def _answer_views(entries: Sequence[Entry], show_sensitive: bool) -> dict[int, _AnswerView]:
+    views: dict[int, _AnswerView] = {}
+    for chain in answer_chains(entries):
+        data = chain.data(entries)
+        masked = plain_bytes(data) if show_sensitive else mask_bytes(data, undecoded_hidden=True)
+        hide = masked.length_hidden
+        carrying = [k for k, carries in enumerate(chain.carries) if carries]
+        offset = 0
+        for k, index in enumerate(chain.indexes):
+            entry = entries[index]
+            assert isinstance(entry, Exchange)
+            response = entry.response
+            size = len(response) - 2 if chain.carries[k] else 0
+            part = MaskedBytes(masked.tokens[offset : offset + size])
+            offset += size
+            announces = k + 1 < len(chain.indexes)
+            status = MaskedBytes(
+                (
+                    f"{response[-2]:02X}",
+                    HIDDEN_BYTE if hide and announces else f"{response[-1]:02X}",
+                )
+            )
+            last_part = bool(carrying) and k == carrying[-1]
+            views[index] = _AnswerView(
+                part + status,
+                tree=data if last_part and data else None,
+                continued=size > 0 and not last_part,
+                sw2_hidden=hide and announces,
+                le_hidden=hide and k > 0,
+            )
+    return views
+
+
+def _tlv_text(data: bytes, aid: bytes | None, show_sensitive: bool) -> list[str]:
     nodes = decode(data, strict=False)
-    lines = _to_text(nodes, aid, show_sensitive)
+    lines = tree_lines(nodes, aid, show_sensitive=show_sensitive, undecoded_hidden=True)
     if nodes.error is not None:
-        lines.append(f"(not valid TLV: {nodes.error})")
+        problem = (
+            str(nodes.error) if show_sensitive else decode_problem(nodes, undecoded_hidden=True)
+        )
+        lines.append(f"(not valid TLV: {problem})")
     return lines
 
 
-def _dol_text(entries: Sequence[Entry], index: int, show_sensitive: bool) -> list[str]:
+def _dol_fields(entries: Sequence[Entry], index: int) -> list[DolField]:
     from .transport.replay import dol_fields
 
-    fields = dol_fields(entries, index)
-    command = entries[index].command
-    if not fields or command is None:
-        return []
+    return dol_fields(entries, index) or []
+
+
+def _dol_text(command: bytes, fields: list[DolField], show_sensitive: bool) -> list[str]:
     lines = []
     for item in fields:
         value = command[item.offset : item.offset + item.length]
-        lines.append(f"{to_hex(item.tag):<6} {name_of(item.tag)}  {to_hex(value)}")
+        shown = to_hex(value)
+        if not show_sensitive and to_hex(item.tag) in sensitive_tags():
+            shown = HIDDEN_BYTE * len(value)  # e.g. PIN data (99) asked for by a DOL
+        lines.append(f"{to_hex(item.tag):<6} {name_of(item.tag)}  {shown}")
     return lines
 
 
 def _entry_lines(
-    entries: Sequence[Entry], index: int, aid: bytes | None, show_sensitive: bool
+    entries: Sequence[Entry],
+    index: int,
+    aid: bytes | None,
+    show_sensitive: bool,
+    view: _AnswerView | None,
 ) -> list[str]:
     entry = entries[index]
     where = f"line {entry.line}" if entry.line else f"entry {index + 1}"
@@ -106,18 +173,26 @@ def _entry_lines(
         head = f"[{where}{timing}] event: {entry.kind}"
         lines = [head]
         if entry.command is not None:
-            shown = _command_hex(entry.command, show_sensitive)
+            shown = _command_hex(entry.command, [], show_sensitive)
             lines.append(f"  > {shown}  ({_describe(entry.command)})")
         lines += [f"  {key}: {value}" for key, value in entry.extra.items()]
         return lines
+    if view is None:  # an answer without a status word
+        masked = plain_bytes(entry.response) if show_sensitive else _masked_answer(entry.response)
+        view = _AnswerView(masked)
+    fields = _dol_fields(entries, index)
     lines = [f"[{where}{timing}] {_describe(entry.command)}"]
-    lines.append(f"  > {_command_hex(entry.command, show_sensitive)}")
-    lines += [f"      {line}" for line in _dol_text(entries, index, show_sensitive)]
+    lines.append(f"  > {_command_hex(entry.command, fields, show_sensitive, view.le_hidden)}")
+    lines += [f"      {line}" for line in _dol_text(entry.command, fields, show_sensitive)]
     response = entry.response
-    lines.append(f"  < {masked_hex(response, show_sensitive=show_sensitive) or '(nothing)'}")
-    if len(response) > 2:
-        lines += [f"      {line}" for line in _tlv_text(response[:-2], aid, show_sensitive)]
-    if len(response) >= 2:
+    lines.append(f"  < {view.response.text or '(nothing)'}")
+    if view.tree is not None:
+        lines += [f"      {line}" for line in _tlv_text(view.tree, aid, show_sensitive)]
+    elif view.continued:
+        lines.append("      (the answer continues in the next exchange)")
+    if view.sw2_hidden:
+        lines.append(f"    SW {response[-2]:02X}{HIDDEN_BYTE}: {_ANNOUNCED_LENGTH_HIDDEN}")
+    elif len(response) >= 2:
         ins = entry.command[1] if len(entry.command) > 1 else None
         lines.append(f"    SW {sw.describe(response[-2:], ins=ins)}")
     if entry.note:
@@ -125,12 +200,23 @@ def _entry_lines(
     return lines
 
 
-def _command_hex(command: bytes, show_sensitive: bool) -> str:
-    """A command in hex; the PIN block of a VERIFY (INS 20) masked unless asked for."""
-    if show_sensitive or len(command) <= 5 or command[1] != 0x20:
-        return to_hex(command)
-    size = min(command[4], len(command) - 5)
-    return to_hex(command[:5]) + _MASK * size + to_hex(command[5 + size :])
+def _command_hex(
+    command: bytes, fields: list[DolField], show_sensitive: bool, le_hidden: bool = False
+) -> str:
+    """A command in hex; unless asked for, the PIN block of a VERIFY (INS 20) and the
+    sensitive DOL fields masked, and the Le hidden when it repeats a hidden length."""
+    tokens = [f"{byte:02X}" for byte in command]
+    if not show_sensitive:
+        if len(command) > 5 and command[1] == 0x20:
+            size = min(command[4], len(command) - 5)
+            tokens[5 : 5 + size] = [HIDDEN_BYTE] * size
+        for item in fields:
+            if to_hex(item.tag) in sensitive_tags():
+                end = item.offset + item.length
+                tokens[item.offset : end] = [HIDDEN_BYTE] * len(tokens[item.offset : end])
+        if le_hidden and len(command) >= 5:
+            tokens[-1] = HIDDEN_BYTE
+    return "".join(tokens)
 
 
 def _describe(command: bytes) -> str:
@@ -143,7 +229,13 @@ def _describe(command: bytes) -> str:
 def show_lines(trace: Trace, *, show_sensitive: bool = False) -> list[str]:
     """The ``contactless trace show`` listing: the header, then each exchange with its
     command described, DOL fields named, the answer's TLV tree and the status word's
-    meaning. Card data is masked unless ``show_sensitive``."""
+    meaning.
+
+    Card data is masked unless ``show_sensitive``: every value the tag dictionary marks
+    sensitive for any scheme, a cardholder name's length with it (its length fields and
+    those of the templates holding it, and for a T=0 answer the SW2 and Le that announced
+    its length), and the data of an answer that does not decode (it may hold anything).
+    """
     header = trace.header
     lines = [
         f"{trace.name}: contactless trace v{header.version}, "
@@ -171,11 +263,13 @@ def show_lines(trace: Trace, *, show_sensitive: bool = False) -> list[str]:
         shown = ", ".join(f"{key}={terminal[key]}" for key in keys if key in terminal)
         lines.append(f"  terminal: {shown}")
     aid: bytes | None = None
-    for index, entry in enumerate(trace.entries):
-        if isinstance(entry, Exchange) and len(entry.response) > 2:
-            aid = _aid_in(entry.response[:-2]) or aid
+    views = _answer_views(trace.entries, show_sensitive)
+    for index in range(len(trace.entries)):
+        view = views.get(index)
+        if view is not None and view.tree is not None:
+            aid = _aid_in(view.tree) or aid
         lines.append("")
-        lines += _entry_lines(trace.entries, index, aid, show_sensitive)
+        lines += _entry_lines(trace.entries, index, aid, show_sensitive, view)
     return lines
 
 
@@ -186,45 +280,67 @@ def hex_diff(
     left: bytes, right: bytes, *, labels: tuple[str, str] = ("left", "right")
 ) -> list[str]:
     """Two byte strings in hex, one above the other, with a caret under the first
-    difference and its offset; sensitive values masked."""
+    difference and its offset; sensitive values masked (:func:`masked_hex`)."""
+    return _diff_lines(left, right, (mask_bytes(left), mask_bytes(right)), labels)
+
+
+def _diff_lines(
+    left: bytes, right: bytes, masked: tuple[MaskedBytes, MaskedBytes], labels: tuple[str, str]
+) -> list[str]:
+    """:func:`hex_diff`'s lines for two dumps already masked. The offset of the difference
+    and the two lengths are left out when they would give a masked name's length away."""
     offset = next(
         (i for i, (a, b) in enumerate(zip(left, right, strict=False)) if a != b),
         min(len(left), len(right)),
     )
     width = max(len(label) for label in labels)
-    lines = [
-        f"{labels[0]:<{width}}: {masked_hex(left)}",
-        f"{labels[1]:<{width}}: {masked_hex(right)}",
-        f"{'':<{width}}  {'  ' * offset}^^ byte {offset}"
-        + (f" (lengths {len(left)} and {len(right)})" if len(left) != len(right) else ""),
+    column = masked[0].column(offset)
+    if any(side.offset_hidden(offset) for side in masked):
+        where = "(offset hidden: a masked cardholder name comes before it)"
+    else:
+        where = f"byte {offset}"
+    lengths = ""
+    if len(left) != len(right):
+        lengths = (
+            " (lengths differ)"
+            if any(side.length_hidden for side in masked)
+            else f" (lengths {len(left)} and {len(right)})"
+        )
+    return [
+        f"{labels[0]:<{width}}: {masked[0].text}",
+        f"{labels[1]:<{width}}: {masked[1].text}",
+        f"{'':<{width}}  {' ' * column}^^ {where}{lengths}",
     ]
-    return lines
 
 
-def _paths(data: bytes) -> list[tuple[str, Tlv]]:
+def _paths(nodes: Sequence[Tlv]) -> list[tuple[str, Tlv]]:
     out: list[tuple[str, Tlv]] = []
     stack: list[str] = []
-    for depth, node in walk(decode(data, strict=False)):
+    for depth, node in walk(nodes):
         del stack[depth:]
         stack.append(node.tag_hex)
         out.append(("/".join(stack), node))
     return out
 
 
-def _value_text(node: Tlv) -> str:
+def _value_text(node: Tlv, length_hidden: bool) -> str:
     if node.children is not None:
-        return f"[{len(node.value)} bytes]"
-    if _is_sensitive(node):
-        return f"[{len(node.value)} bytes, masked]"
+        return "[length hidden]" if length_hidden else f"[{len(node.value)} bytes]"
+    if is_sensitive(node):
+        # A name's length is hidden with its value (masking.NAME_MASK has one length).
+        return "[masked]" if node.tag_hex in NAME_TAGS else f"[{len(node.value)} bytes, masked]"
     return to_hex(node.value) or "(empty)"
 
 
 def tlv_difference(left: bytes, right: bytes) -> list[str]:
     """The first data object that differs between two TLV answers, by path and tag name,
     e.g. ``6F/A5/9F38 Processing Options Data Object List (PDOL): 9F6604 -> 9F6605``;
-    empty when the answers are not TLV or hold the same objects."""
-    a, b = _paths(left), _paths(right)
-    for (path_a, node_a), (path_b, node_b) in zip(a, b, strict=False):
+    empty when the answers are not TLV or hold the same objects. Card data is masked,
+    with the length of a cardholder name and of the templates holding one."""
+    nodes_a, nodes_b = decode(left, strict=False), decode(right, strict=False)
+    hidden_a, hidden_b = name_exposure(nodes_a).hidden, name_exposure(nodes_b).hidden
+    a, b = _paths(nodes_a), _paths(nodes_b)
+    for index, ((path_a, node_a), (path_b, node_b)) in enumerate(zip(a, b, strict=False)):
         if path_a != path_b:
             return [
                 f"data objects differ at {path_a} ({name_of(node_a.tag_bytes)}) vs "
@@ -233,7 +349,8 @@ def tlv_difference(left: bytes, right: bytes) -> list[str]:
         if node_a.children is None and node_a.value != node_b.value:
             return [
                 f"{path_a} {name_of(node_a.tag_bytes)}: "
-                f"{_value_text(node_a)} vs {_value_text(node_b)}"
+                f"{_value_text(node_a, index in hidden_a)} vs "
+                f"{_value_text(node_b, index in hidden_b)}"
             ]
     if len(a) != len(b):
         longer, name = (a, "left") if len(a) > len(b) else (b, "right")
@@ -255,7 +372,8 @@ def _command_lines(
 
 
 def _response_lines(left: bytes, right: bytes) -> list[str]:
-    lines = hex_diff(left, right, labels=("left answer", "right answer"))
+    masked = (_masked_answer(left), _masked_answer(right))
+    lines = _diff_lines(left, right, masked, ("left answer", "right answer"))
     lines += tlv_difference(left[:-2], right[:-2])
     if left[-2:] != right[-2:] and len(left) >= 2 and len(right) >= 2:
         lines.append(f"status words: {sw.describe(left[-2:])} vs {sw.describe(right[-2:])}")

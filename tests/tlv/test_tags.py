@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from contactless.errors import ConfigError, ContactlessError, LocalProtocolError
+from contactless.masking import SENSITIVE_TAGS
 from contactless.tlv import parse_tag
 from contactless.tlv.tags import (
     FORMATS,
@@ -22,6 +23,7 @@ from contactless.tlv.tags import (
     lookup,
     name_of,
     scheme_for_aid,
+    sensitive_tags,
 )
 
 VISA_AID = "A0000000031010"
@@ -203,6 +205,25 @@ def test_sensitivity_follows_the_scheme_meaning() -> None:
     visa = lookup("9F6B", VISA_AID)
     assert mastercard is not None and mastercard.sensitive
     assert visa is not None and visa.name == "Card CVM Limit" and not visa.sensitive
+
+
+def test_sensitive_tags_are_every_tag_any_row_marks_sensitive() -> None:
+    # Worked out from the file with the csv module alone, not by the loader under test.
+    marked = {row["tag"] for row in _shipped_rows() if row["sensitive"] == "yes"}
+    assert sensitive_tags() == frozenset(marked) | SENSITIVE_TAGS
+    # Whatever the scheme: 9F61 is sensitive only in UnionPay's row (the generic row and
+    # Mastercard's CVC3 are not), 9F6B is not in Visa's row (Card CVM Limit).
+    generic = lookup("9F61")
+    assert generic is not None and not generic.sensitive
+    assert {"9F61", "9F6B", "58", "5B", "5F21", "5F22", "5F23", "99"} <= sensitive_tags()
+    assert not {"9F02", "9F26", "82", "5F24", "9F62"} & sensitive_tags()
+    assert sensitive_tags() is sensitive_tags()  # read once
+
+
+def test_the_masking_modules_tags_are_all_marked_sensitive_in_the_dictionary() -> None:
+    # sensitive_tags() adds them anyway; the data file must agree with the masker.
+    marked = {row["tag"] for row in _shipped_rows() if row["sensitive"] == "yes"}
+    assert marked >= SENSITIVE_TAGS
 
 
 # --- scheme resolution --------------------------------------------------------------------------

@@ -12,7 +12,8 @@ from trace_testkit import PROFILES, VECTORS, record_trace
 from contactless.emulator.profiles import load_profile
 from contactless.errors import LocalProtocolError
 from contactless.testing import replay
-from contactless.tlv import decode, walk
+from contactless.tlv import Tlv, decode, encode, find_value, walk
+from contactless.tlv.tags import sensitive_tags
 from contactless.trace import Exchange, Trace, TraceEvent, TraceHeader, dumps, read_trace
 from contactless.trace_redact import (
     NAME_PLACEHOLDERS,
@@ -311,3 +312,146 @@ def test_tracks_in_an_answer_that_does_not_decode_are_scrubbed() -> None:
     assert track1.group(2).strip() not in blob  # the name
     for part in re.findall(rb"\^[0-9]{7}([ -~]+)", blob):
         assert not re.search(rb"[1-9A-Za-z]", part)
+
+
+# --- every sensitive tag of the dictionary --------------------------------------------------
+
+TEST_PAN = "4761739001010010"
+TRACK2 = bytes.fromhex(TEST_PAN + "D28122011438044000000F")
+TRACK1 = b"B" + TEST_PAN.encode() + b"^SMITH/JOHN^2812201" + b"143804400000"
+#: What the tests put under each sensitive tag, and the parts that must be gone after
+#: redaction (a tag not listed gets a text value that must be gone whole).
+SECRETS: dict[str, tuple[bytes, list[bytes]]] = {
+    "5A": (bytes.fromhex(TEST_PAN), [bytes.fromhex(TEST_PAN)]),
+    "57": (TRACK2, [bytes.fromhex(TEST_PAN), bytes.fromhex("1438044000")]),
+    "9F6B": (TRACK2, [bytes.fromhex(TEST_PAN), bytes.fromhex("1438044000")]),
+    "5F22": (TRACK2, [bytes.fromhex(TEST_PAN), bytes.fromhex("1438044000")]),
+    "56": (TRACK1, [TEST_PAN.encode(), b"SMITH/JOHN", b"14380440"]),
+    "5F21": (TRACK1, [TEST_PAN.encode(), b"SMITH/JOHN", b"14380440"]),
+    "5F20": (b"SMITH/JOHN", [b"SMITH/JOHN"]),
+    "5B": (b"SMITH/JOHN", [b"SMITH/JOHN"]),
+    "9F0B": (b"SMITH/JOHN ALEXANDER OF LONDON", [b"SMITH/JOHN"]),
+    "9F20": (bytes.fromhex("12345678"), [bytes.fromhex("12345678")]),
+}
+OTHER_SECRET = b"S3CRET-ID-12"
+
+
+def _secret(tag: str) -> tuple[bytes, list[bytes]]:
+    return SECRETS.get(tag, (OTHER_SECRET, [OTHER_SECRET]))
+
+
+def _record_trace(*records: bytes) -> Trace:
+    entries = tuple(
+        Exchange(bytes.fromhex("00B2010C00"), record + b"\x90\x00") for record in records
+    )
+    return Trace(TraceHeader(protocol="T1", redacted=False), entries, "hand.jsonl")
+
+
+def _in_hex_or_bytes(secret: bytes, trace: Trace) -> bool:
+    text = dumps(trace)
+    blobs = [e.response for e in trace.exchanges] + [text.encode()]
+    return secret.hex().upper() in text or any(secret in blob for blob in blobs)
+
+
+@pytest.mark.parametrize("tag", sorted(sensitive_tags()))
+def test_every_tag_the_dictionary_marks_sensitive_is_replaced(tag: str) -> None:
+    # Listed from the dictionary: a tag newly marked sensitive is tested here too.
+    value, parts = _secret(tag)
+    body = bytes.fromhex(tag) + bytes((len(value),)) + value
+    trace = _record_trace(bytes((0x70, len(body))) + body)
+    assert all(_in_hex_or_bytes(part, trace) for part in parts)  # the test sees its data
+    redacted, _ = redact(trace)
+    leaked = [part for part in parts if _in_hex_or_bytes(part, redacted)]
+    assert leaked == [], f"{tag}: {leaked}"
+    (node,) = [n for _, n in walk(decode(redacted.exchanges[0].response[:-2])) if n.tag_hex == tag]
+    if tag in ("5F20", "5B", "9F0B", "56", "5F21"):  # names: the placeholder, lengths re-encoded
+        assert b"REDACTED/CARDHOLDER" in node.value
+    else:  # everything else keeps its length: nothing else in the trace moves
+        assert len(node.value) == len(value)
+
+
+def test_a_cardholder_id_number_is_zeroed_and_the_trace_still_replays() -> None:
+    # A UnionPay card whose first record also holds the Cardholder ID Number (9F61).
+    trace = record_trace("sim:unionpay")
+    entries = list(trace.entries)
+    index, record = next(
+        (i, e)
+        for i, e in enumerate(entries)
+        if isinstance(e, Exchange) and e.command[1] == 0xB2 and e.response[:1] == b"\x70"
+    )
+    nodes = decode(record.response[:-2])
+    nodes[0].children.append(Tlv(b"\x9f\x61", OTHER_SECRET))
+    entries[index] = dataclasses.replace(record, response=encode(nodes) + record.response[-2:])
+    trace = trace.with_entries(entries)
+    assert replay(trace).brand == "unionpay"  # the card as recorded reads
+    redacted, _ = redact(trace)
+    assert not _in_hex_or_bytes(OTHER_SECRET, redacted)
+    answer = redacted.entries[index]
+    assert isinstance(answer, Exchange)
+    assert find_value(answer.response[:-2], "9F61") == b"0" * len(OTHER_SECRET)
+    card = replay(redacted)  # and so does the redacted one
+    assert card.brand == "unionpay" and card.masked_pan == replay(trace).masked_pan
+    assert _leaks(redacted) == []
+
+
+def test_visas_card_cvm_limit_in_9f6b_is_kept() -> None:
+    # 9F6B is Track 2 Data for Mastercard but Visa's Card CVM Limit (n 6), which the
+    # transaction flow reads: a 9F6B without Track 2's shape is left as it is.
+    limit = bytes.fromhex("000000010000")
+    trace = _record_trace(bytes.fromhex("70089F6B06") + limit)
+    redacted, _ = redact(trace)
+    assert redacted.exchanges[0].response == trace.exchanges[0].response
+
+
+def test_values_without_their_expected_shape_are_blanked_not_kept() -> None:
+    # A Track 2 without its D separator, a Track 1 without its ^ fields, a PAN too short
+    # to be one: nothing to substitute, so nothing of them is left but their length.
+    odd_track2 = bytes.fromhex("47617390010100102812201143")
+    odd_track1 = b"%" + TEST_PAN.encode() + b" SMITH/JOHN"
+    short_pan = bytes.fromhex("12345678")
+    body = b"".join(
+        bytes.fromhex(tag) + bytes((len(value),)) + value
+        for tag, value in (("57", odd_track2), ("56", odd_track1), ("5A", short_pan))
+    )
+    redacted, _ = redact(_record_trace(bytes((0x70, len(body))) + body))
+    values = {n.tag_hex: n.value for _, n in walk(decode(redacted.exchanges[0].response[:-2]))}
+    assert values["57"] == bytes(len(odd_track2))  # b: zero bytes
+    assert values["56"] == b"0" * len(odd_track1)  # ans: "0" characters
+    assert values["5A"] == bytes.fromhex("00000000")  # cn: zero digits
+
+
+# --- answers that do not decode ------------------------------------------------------------
+
+LONG_NAME = b"VISA ACQUIRER TEST/CARD 01"
+
+
+def test_an_answer_that_does_not_decode_is_redacted_in_place_keeping_its_error() -> None:
+    body = (
+        bytes.fromhex("5A08" + TEST_PAN)
+        + bytes.fromhex("5F201A")
+        + LONG_NAME
+        + bytes.fromhex("9F610C")
+        + OTHER_SECRET
+    )
+    broken = bytes((0x70, len(body) + 1)) + body  # one byte short: it does not decode
+    trace = _record_trace(broken)
+    error = str(decode(broken, strict=False).error)
+    redacted, _ = redact(trace)
+    answer = redacted.exchanges[0].response[:-2]
+    assert not _in_hex_or_bytes(OTHER_SECRET, redacted)  # found by the raw scan
+    assert not _in_hex_or_bytes(LONG_NAME, redacted)
+    assert not _in_hex_or_bytes(bytes.fromhex(TEST_PAN), redacted)
+    # Replaying it gives the error the live read gave (its text quotes offsets and
+    # lengths): so every length stays, the name's too (see trace_redact._redact_undecoded).
+    assert len(answer) == len(broken)
+    assert str(decode(answer, strict=False).error) == error
+    assert bytes.fromhex("5F201A") + b"REDACTED/CARDHOLDER" + b" " * 7 in answer
+
+
+def test_a_raw_hit_that_would_change_the_decoding_error_is_left_alone() -> None:
+    # "9F 61 05" here is no data object: 9F61 is the value of 5F30, and 05 the tag read
+    # next. Blanking the "5 bytes" after it would turn the error into another one.
+    broken = bytes.fromhex("5F30029F61" + "0503414243" + "99FF")
+    assert decode(broken, strict=False).error is not None
+    redacted, _ = redact(_record_trace(broken))
+    assert redacted.exchanges[0].response[:-2] == broken

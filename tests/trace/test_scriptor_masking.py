@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from contactless.cli import cli
 from contactless.testing import replay
 from contactless.tlv import decode, find_value
+from contactless.tlv.tags import sensitive_tags
 from contactless.trace import Exchange, Trace, TraceHeader, read_trace, write_trace
 from contactless.trace_scriptor import export_log, export_script, log_to_trace, parse_script
 
@@ -216,3 +217,22 @@ def test_a_corrupted_answer_hides_the_card_data_too(tmp_path: Path) -> None:
     assert "PAN in spaced hex" in leaks(
         run("trace", "export-scriptor", "--show-pan", str(path)), PAN_FORMS
     )
+
+
+@pytest.mark.parametrize("tag", sorted(sensitive_tags()))
+def test_no_export_shows_a_value_the_dictionary_marks_sensitive(tag: str) -> None:
+    # One source for both exports: trace_redact.redact, whatever tag tags.csv marks.
+    secret = b"S3CRETXDATA42"  # no "D" nibble: it cannot pass for a Track 2 by chance
+    body = bytes.fromhex(tag) + bytes((len(secret),)) + secret
+    record = bytes((0x70, len(body))) + body + b"\x90\x00"
+    trace = read_trace_of(Exchange(bytes.fromhex("00B2010C00"), record))
+    forms = _forms("secret", secret.decode(), secret)
+    assert leaks(export_script(trace), forms) == []
+    if tag == "9F6B":
+        # Not shaped like Track 2 Data, it is read as Visa's Card CVM Limit, which the
+        # flow uses: redaction keeps it, so the log (the redacted trace) shows it.
+        assert "secret in spaced hex" in leaks(export_log(trace), forms)
+    else:
+        assert leaks(export_log(trace), forms) == []
+    for export in (export_script, export_log):
+        assert "secret in spaced hex" in leaks(export(trace, show_sensitive=True), forms)

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
-from typing import Any, Final, NoReturn
+from typing import NoReturn
 
 import click
 
 from ..errors import ContactlessError, TlvError
-from ..hexutil import parse_hex, to_hex
-from ..masking import MASK, NAME_MASK, SENSITIVE_TAGS, mask_value
+from ..hexutil import parse_hex
 from ..tlv import Tlv, decode, walk
-from ..tlv.format import describe
-from ..tlv.tags import all_tags, name_of
-
-#: Tags whose value holds a cardholder's name (Cardholder Name, Name Extended, Name of an
-#: Individual, and Track 1 of the card or of an identification card, with its NAME field).
-#: Masked, their length is hidden too: masking.NAME_MASK shows no length, and a length
-#: beside it would give it back.
-_NAME_TAGS: Final = frozenset({"5F20", "9F0B", "5B", "56", "5F21"})
+from ..tlv_view import decode_problem, tree_json, tree_lines
 
 
 def _aid_of(nodes: list[Tlv]) -> bytes | None:
@@ -29,104 +20,6 @@ def _aid_of(nodes: list[Tlv]) -> bytes | None:
         if node.tag_bytes in (b"\x4f", b"\x84"):
             return node.value
     return None
-
-
-@functools.cache
-def _sensitive_tags() -> frozenset[str]:
-    """Every tag that any dictionary row marks sensitive, whatever its scheme.
-
-    The safer rule than looking the tag up for one AID: 9F61 is UnionPay's Cardholder ID
-    Number (sensitive) but Mastercard's CVC3 (not), and the AID that would tell them apart
-    may be missing from the data, wrong, or given for another application. Masking a CVC3
-    too costs little; showing an ID number by mistake cannot be undone.
-    """
-    return frozenset(info.tag for info in all_tags() if info.sensitive) | SENSITIVE_TAGS
-
-
-def _is_sensitive(node: Tlv) -> bool:
-    return node.tag_hex in _sensitive_tags()
-
-
-def _has_sensitive(node: Tlv) -> bool:
-    return any(_is_sensitive(n) for _, n in walk([node]))
-
-
-def _masked_text(node: Tlv) -> str:
-    """The value of a sensitive primitive node as masked text."""
-    if node.tag_hex in SENSITIVE_TAGS:
-        return mask_value(node.tag_hex, node.value)  # PAN 6 + 4 digits, Track 2 expiry...
-    if node.tag_hex in _NAME_TAGS:
-        return NAME_MASK
-    # Sensitive per the dictionary only (9F61, Track 3, PIN data): no known shape, hide all.
-    return MASK * (2 * len(node.value))
-
-
-def _name_exposure(nodes: list[Tlv]) -> tuple[set[int], int | None]:
-    """Where a masked cardholder name's length would still show, by position in document
-    order (as :func:`walk` yields nodes): the name nodes and every template holding one
-    (a template's length minus its other children's gives the name's length), and the
-    position of the first name (the offset of every node after it is shifted by the
-    name's length). Both are empty/None when the data holds no name."""
-    hidden: set[int] = set()
-    first_name: int | None = None
-    ancestors: list[int] = []
-    for index, (depth, node) in enumerate(walk(nodes)):
-        del ancestors[depth:]
-        ancestors.append(index)
-        if node.children is None and node.tag_hex in _NAME_TAGS:
-            hidden.update(ancestors)
-            first_name = index if first_name is None else first_name
-    return hidden, first_name
-
-
-def _to_json(nodes: list[Tlv], aid: bytes | None, show_sensitive: bool) -> list[dict[str, Any]]:
-    hidden, first_name = (set(), None) if show_sensitive else _name_exposure(nodes)
-    top: list[dict[str, Any]] = []
-    parents: list[list[dict[str, Any]]] = [top]
-    for index, (depth, node) in enumerate(walk(nodes)):
-        del parents[depth + 1 :]
-        entry: dict[str, Any] = {
-            "tag": node.tag_hex,
-            "name": name_of(node.tag_bytes, aid),
-            "offset": node.offset,
-            "length": node.length,
-            "value": to_hex(node.value),
-        }
-        if not show_sensitive and _has_sensitive(node):
-            # A hex value would carry the PAN / track / name: show the masked form instead.
-            entry["value"] = None if node.children is not None else _masked_text(node)
-            entry["masked"] = True
-        if index in hidden:
-            entry["length"] = None
-        if first_name is not None and index > first_name:
-            entry["offset"] = None
-        parents[depth].append(entry)
-        if node.children is not None:
-            entry["children"] = []
-            parents.append(entry["children"])
-    return top
-
-
-def _to_text(nodes: list[Tlv], aid: bytes | None, show_sensitive: bool) -> list[str]:
-    hidden, _ = (set(), None) if show_sensitive else _name_exposure(nodes)
-    lines = []
-    for index, (depth, node) in enumerate(walk(nodes)):
-        head = f"{'  ' * depth}{node.tag_hex:<6} {name_of(node.tag_bytes, aid)}"
-        if node.children is not None:
-            size = "length hidden" if index in hidden else f"{node.length} bytes"
-            lines.append(f"{head}  [{size}]")
-            continue
-        if _is_sensitive(node) and not show_sensitive:
-            lines.append(f"{head}  {_masked_text(node)}")
-            continue
-        text = None
-        try:
-            text = describe(node.tag_bytes, node.value, aid=aid, show_sensitive=show_sensitive)
-        except ContactlessError as error:
-            text = f"(cannot decode: {error.message})"
-        value = to_hex(node.value) or "(empty)"
-        lines.append(f"{head}  {value}" + (f"  = {text}" if text else ""))
-    return lines
 
 
 #: Exit status for malformed, non-hex or empty input.
@@ -187,8 +80,8 @@ def tlv(
     after the first AID (4F) or DF name (84) in the data.
 
     Card data is masked unless --show-pan: every tag the dictionary marks sensitive for
-    any scheme, and a cardholder name's length too (its templates' lengths, and in JSON
-    the offsets after it, are left out).
+    any scheme, and a cardholder name's length too (its templates' lengths, in JSON the
+    offsets after it, and the offset and lengths of a decoding error are left out).
 
     \b
     Exit status:
@@ -210,12 +103,14 @@ def tlv(
     if error is None or lenient:
         context = chosen_aid if chosen_aid is not None else _aid_of(nodes)
         if as_json:
-            click.echo(json.dumps(_to_json(nodes, context, show_pan), indent=2))
+            click.echo(json.dumps(tree_json(nodes, context, show_sensitive=show_pan), indent=2))
         else:
-            for line in _to_text(nodes, context, show_pan):
+            for line in tree_lines(nodes, context, show_sensitive=show_pan):
                 click.echo(line)
     if error is not None:
-        _fail(str(error))
+        # Unless --show-pan, without the offset and lengths that would tell a masked
+        # name's length (or the size of a PAN or name the data cuts short).
+        _fail(str(error) if show_pan else decode_problem(nodes) or str(error))
     if not nodes:
         padding = len(nodes.trailing)
         note = f"no TLV objects ({padding} padding byte{'s' if padding != 1 else ''})"

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from ..errors import ConfigError, LocalProtocolError
+from ..masking import SENSITIVE_TAGS
 from ._pytlv import parse_tag
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "lookup",
     "name_of",
     "scheme_for_aid",
+    "sensitive_tags",
 ]
 
 #: Data element formats of EMV Book 3 section 4.3.
@@ -222,6 +224,28 @@ def scheme_for_aid(aid: bytes | str) -> str | None:
 def all_tags() -> list[TagInfo]:
     """Every entry of the default dictionary, in file order."""
     return default_dictionary().all_tags()
+
+
+@functools.cache
+def sensitive_tags() -> frozenset[str]:
+    """The tags (upper-case hex) whose values are card data to hide: every tag that any
+    row of the default dictionary marks sensitive, whatever its scheme, plus
+    :data:`~contactless.masking.SENSITIVE_TAGS`. The one answer to "is this tag
+    sensitive?" for masking and redaction.
+
+    Any row, not the row of one AID: ``9F61`` is UnionPay's Cardholder ID Number
+    (sensitive) but Mastercard's CVC3 (not), and the AID that would tell them apart may be
+    missing from the data, wrong, or given for another application. Hiding a CVC3 too
+    costs little; showing an ID number by mistake cannot be undone. The masking module's
+    own tags are always included, so that an edited dictionary file cannot unmask a PAN.
+
+    >>> {"5A", "5F20", "9F61"} <= sensitive_tags()
+    True
+    >>> "9F02" in sensitive_tags()
+    False
+    """
+    marked = (info.tag for info in default_dictionary() if info.sensitive)
+    return frozenset(marked) | SENSITIVE_TAGS
 
 
 # --- loading and checking the data files ----------------------------------------------------
