@@ -476,3 +476,6 @@ def test_repr_masks_card_data_and_shows_templates_by_shape() -> None:
     assert "476173******0010D2812201" in by_tag["57"]  # expiry and service code kept
     assert by_tag["5F24"] == "Tlv(5F24, value='281231', offset=62)"  # not card data: hex
     assert by_tag["9F07"] == "Tlv(9F07, value='FF00', offset=68)"
+    # Sensitive only in a scheme's dictionary row (UnionPay Cardholder ID Number): all hidden.
+    (cardholder_id,) = decode(bytes.fromhex("9F610A31323334353637383930"))
+    assert repr(cardholder_id) == "Tlv(9F61, value='" + "*" * 20 + "', offset=0)"

@@ -20,8 +20,6 @@ import os
 from types import ModuleType
 from typing import Any, Literal
 
-from ..masking import SENSITIVE_TAGS, mask_value
-
 # Imported before the classes below exist: finding no node.Tlv yet is how _ctlv knows that
 # its own types are the ones in use (loaded later, beside the pure-Python classes, it
 # builds those instead).
@@ -121,16 +119,20 @@ class Tlv:
 
 def _node_repr(node: Tlv) -> str:
     """``Tlv(9F02, value='000000000100', offset=3)``, without card data: a sensitive tag's
-    value is shown as :func:`~contactless.masking.mask_value` masks it (PAN first 6 / last
-    4, names as a fixed mask, ...), and a constructed node, whose value holds its children
-    (a READ RECORD template holds the PAN, track 2 and name), shows only its length and
-    number of children, ``Tlv(70, length=65, offset=0, children=3)``. Both node
-    implementations use this one function, so their reprs cannot drift apart."""
+    value is shown masked as in ``contactless tlv`` (PAN first 6 / last 4, names as a
+    fixed mask, tags without a known shape all ``*``), and a constructed node, whose value
+    holds its children (a READ RECORD template holds the PAN, track 2 and name), shows only
+    its length and number of children, ``Tlv(70, length=65, offset=0, children=3)``. Both
+    node implementations use this one function, so their reprs cannot drift apart."""
+    # Imported here: tlv_view builds on this package. It masks every tag any dictionary row
+    # marks sensitive (UnionPay's 9F61 too), as contactless tlv and trace show do.
+    from ..tlv_view import is_sensitive, masked_text
+
     tag = node.tag_hex
     if node.children is not None:
         count = len(node.children)
         return f"Tlv({tag}, length={len(node.value)}, offset={node.offset}, children={count})"
-    shown = mask_value(tag, node.value) if tag in SENSITIVE_TAGS else node.value.hex().upper()
+    shown = masked_text(node) if is_sensitive(node) else node.value.hex().upper()
     return f"Tlv({tag}, value={shown!r}, offset={node.offset})"
 
 
