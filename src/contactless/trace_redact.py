@@ -35,6 +35,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final, TypeGuard
 
+from .apdu import PIN_DATA_INS
 from .errors import ContactlessError, LocalProtocolError
 from .tlv import Tlv, TlvList, decode, encode, walk
 from .tlv.tags import all_tags, sensitive_tags
@@ -403,17 +404,17 @@ def _redact_undecoded(data: bytes) -> bytes:
     return _scrub_tracks(_blank_raw(_in_place(data)))
 
 
-#: VERIFY: its data is a PIN block (plaintext or enciphered).
-_VERIFY = 0x20
-#: What a VERIFY's data becomes (cut or padded with FF to the recorded length): an ISO
-#: 9564 format 2 block of the PIN "0000", so a replay still sends a well-formed VERIFY.
+#: What the data of a command carrying PIN data (apdu.PIN_DATA_INS: VERIFY, CHANGE
+#: REFERENCE DATA) becomes, cut or padded with FF to the recorded length: an ISO 9564
+#: format 2 block of the PIN "0000", so a replay still sends a well-formed command.
 PIN_BLOCK_PLACEHOLDER: Final = bytes.fromhex("240000FFFFFFFFFF")
 
 
 def redact_pin_block(command: bytes) -> bytes:
-    """``command`` with the data of a VERIFY (INS 20) replaced by
-    :data:`PIN_BLOCK_PLACEHOLDER` of the same length; other commands unchanged."""
-    if len(command) <= 5 or command[1] != _VERIFY:
+    """``command`` with the data of a VERIFY (INS 20) or CHANGE REFERENCE DATA (INS 24, EMV's
+    PIN change/unblock) replaced by :data:`PIN_BLOCK_PLACEHOLDER` of the same length; other
+    commands unchanged."""
+    if len(command) <= 5 or command[1] not in PIN_DATA_INS:
         return command
     size = min(command[4], len(command) - 5)
     block = (PIN_BLOCK_PLACEHOLDER + b"\xff" * size)[:size]

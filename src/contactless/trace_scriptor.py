@@ -273,7 +273,7 @@ _MASKED_SCRIPT_NOTE: Final = (
 )
 # Sending a placeholder PIN instead would count as a wrong PIN on a real card (and block
 # its PIN after a few runs), so the command is left out rather than rewritten.
-_LEFT_OUT_VERIFY: Final = "# (VERIFY left out: its data is a PIN block; --show-pan writes it)"
+_LEFT_OUT_VERIFY: Final = "# (command left out: its data is a PIN block; --show-pan writes it)"
 #: The comment that opens a redacted log. Importing the log does not trust it (anyone can
 #: write this line above real data): the imported trace is redacted again unless asked not to.
 _REDACTED_LOG_NOTE: Final = (

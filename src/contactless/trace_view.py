@@ -14,7 +14,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from . import sw
-from .apdu import Command, Response
+from .apdu import PIN_DATA_INS, Command, Response
 from .errors import ContactlessError
 from .hexutil import to_hex
 from .masking import mask_name, mask_pan
@@ -203,11 +203,12 @@ def _entry_lines(
 def _command_hex(
     command: bytes, fields: list[DolField], show_sensitive: bool, le_hidden: bool = False
 ) -> str:
-    """A command in hex; unless asked for, the PIN block of a VERIFY (INS 20) and the
-    sensitive DOL fields masked, and the Le hidden when it repeats a hidden length."""
+    """A command in hex; unless asked for, the PIN block of a VERIFY or CHANGE REFERENCE
+    DATA (apdu.PIN_DATA_INS) and the sensitive DOL fields masked, and the Le hidden when it
+    repeats a hidden length."""
     tokens = [f"{byte:02X}" for byte in command]
     if not show_sensitive:
-        if len(command) > 5 and command[1] == 0x20:
+        if len(command) > 5 and command[1] in PIN_DATA_INS:
             size = min(command[4], len(command) - 5)
             tokens[5 : 5 + size] = [HIDDEN_BYTE] * size
         for item in fields:

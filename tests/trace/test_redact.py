@@ -296,6 +296,20 @@ def test_a_verify_pin_block_is_replaced_and_the_redacted_trace_replays() -> None
     assert "241234" in "\n".join(show_lines(trace, show_sensitive=True))
 
 
+def test_a_change_reference_data_pin_block_is_replaced_and_masked_too() -> None:
+    # EMV PIN CHANGE/UNBLOCK (INS 24) carries PIN data like VERIFY; so does its repr.
+    from contactless.trace_view import show_lines
+
+    change = bytes.fromhex("8424000210") + bytes.fromhex("241234FFFFFFFFFF") + bytes(8)
+    trace = Trace(TraceHeader(), (Exchange(change, bytes.fromhex("9000")),))
+    redacted, _ = redact(trace)
+    assert redacted.exchanges[0].command == bytes.fromhex(
+        "8424000210240000FFFFFFFFFFFFFFFFFFFFFFFFFF"
+    )
+    assert "241234" not in "\n".join(show_lines(trace))
+    assert "241234" in "\n".join(show_lines(trace, show_sensitive=True))
+
+
 def test_tracks_in_an_answer_that_does_not_decode_are_scrubbed() -> None:
     import re
 

@@ -190,7 +190,7 @@ def test_a_verify_pin_block_is_left_out_of_the_script(tmp_path: Path) -> None:
     path = tmp_path / "pin.jsonl"
     write_trace(trace, path)
     script = run("trace", "export-scriptor", str(path))
-    assert "24 12 34" not in script and "VERIFY left out" in script
+    assert "24 12 34" not in script and "command left out: its data is a PIN block" in script
     assert [step.command for step in parse_script(script)] == [bytes.fromhex("00B2010C00")]
     log = run("trace", "export-scriptor", "--log", str(path))
     assert "24 12 34" not in log and "> 00 20 00 80 08 24 00 00 FF" in log
