@@ -13,13 +13,11 @@ interpreter by tuning its loop (docs/benchmarks.md, "How close pure decode can g
 
 from __future__ import annotations
 
+from contactless.tlv._pytlv import _ONE_BYTE_TAGS as _ONE_BYTE
 from contactless.tlv.node import Tlv, TlvList
 
-# The tag as shared bytes, by first byte (one-byte tags) and by first and second byte
-# (two-byte tags); None where the tag goes on.
-_ONE_BYTE = tuple(
-    None if b in (0x00, 0xFF) or b & 0x1F == 0x1F else bytes((b,)) for b in range(256)
-)
+# The two-byte tags as shared bytes by first and second byte, rows of 256 (the decoder's
+# rows stop at 0x7F because it checks the second byte first; this floor checks nothing).
 _TWO_BYTE = tuple(
     tuple(bytes((b, s)) if s < 0x80 else None for s in range(256))
     if b & 0x1F == 0x1F and b != 0xFF

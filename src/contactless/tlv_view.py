@@ -22,33 +22,23 @@ from typing import Any, Final
 
 from .errors import ContactlessError, TlvError
 from .hexutil import to_hex
-from .masking import MASK, NAME_MASK, SENSITIVE_TAGS, mask_track1, mask_value
+from .masking import MASK, NAME_MASK
 from .tlv import Tlv, TlvList, decode, walk
-from .tlv.format import describe
+from .tlv.format import NAME_TAGS, describe, is_sensitive, masked_text
 from .tlv.tags import name_of, sensitive_tags
 
 __all__ = [
     "HIDDEN_BYTE",
-    "NAME_TAGS",
     "UNDECODED_MASK",
     "MaskedBytes",
     "NameExposure",
     "decode_problem",
-    "is_sensitive",
     "mask_bytes",
-    "masked_text",
     "name_exposure",
     "plain_bytes",
     "tree_json",
     "tree_lines",
 ]
-
-#: Tags whose value holds a cardholder's name (Cardholder Name, Name Extended, Name of an
-#: Individual, and Track 1 of the card or of an identification card, with its NAME field).
-#: Masked, their length is hidden too.
-NAME_TAGS: Final = frozenset({"5F20", "9F0B", "5B", "56", "5F21"})
-#: The name tags that hold a whole Track 1 (``B<PAN>^<NAME>^<YYMM><SVC>...``).
-_TRACK1_TAGS: Final = frozenset({"56", "5F21"})
 
 #: What stands in a hex dump for one masked byte, and for a hidden length field whatever
 #: its size (one ``**`` for ``81 9F`` too: the size tells a length over 127 from a shorter one).
@@ -57,27 +47,6 @@ HIDDEN_BYTE: Final = MASK * 2
 #: What stands in a masked hex dump for the bytes a lenient decode could not read, however
 #: many: they may hold anything, and their count would be a length.
 UNDECODED_MASK: Final = "[not decoded: hidden]"
-
-
-def is_sensitive(node: Tlv) -> bool:
-    """Whether ``node``'s value is card data, masked unless asked (any scheme's row says so)."""
-    return node.tag_hex in sensitive_tags()
-
-
-def masked_text(node: Tlv) -> str:
-    """The value of a sensitive primitive node as masked text (names as :data:`NAME_MASK`)."""
-    if node.tag_hex in NAME_TAGS:
-        if node.tag_hex in _TRACK1_TAGS:
-            # Masked Track 1 (PAN 6 + 4, NAME_MASK, expiry, stars) counts no character of
-            # the name; but a track without its shape comes back as one star per character.
-            masked = mask_track1(node.value)
-            if f"^{NAME_MASK}^" in masked:
-                return masked
-        return NAME_MASK
-    if node.tag_hex in SENSITIVE_TAGS:
-        return mask_value(node.tag_hex, node.value)  # PAN 6 + 4 digits, Track 2 expiry...
-    # Sensitive per the dictionary only (9F61, Track 3, PIN data): no known shape, hide all.
-    return MASK * (2 * len(node.value))
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,7 @@ __all__ = [
     "answer_chains",
     "luhn_valid",
     "pan_forms",
+    "pin_block_size",
     "redact",
     "redact_pin_block",
     "substitute_pan",
@@ -410,13 +411,21 @@ def _redact_undecoded(data: bytes) -> bytes:
 PIN_BLOCK_PLACEHOLDER: Final = bytes.fromhex("240000FFFFFFFFFF")
 
 
-def redact_pin_block(command: bytes) -> bytes:
-    """``command`` with the data of a VERIFY (INS 20) or CHANGE REFERENCE DATA (INS 24, EMV's
-    PIN change/unblock) replaced by :data:`PIN_BLOCK_PLACEHOLDER` of the same length; other
-    commands unchanged."""
+def pin_block_size(command: bytes) -> int:
+    """How many bytes of PIN data follow the header of ``command`` (a short APDU): its Lc
+    for a VERIFY (INS 20) or CHANGE REFERENCE DATA (INS 24, EMV's PIN change/unblock),
+    cut to the bytes present; 0 for any other command."""
     if len(command) <= 5 or command[1] not in PIN_DATA_INS:
+        return 0
+    return min(command[4], len(command) - 5)
+
+
+def redact_pin_block(command: bytes) -> bytes:
+    """``command`` with its PIN data (:func:`pin_block_size`) replaced by
+    :data:`PIN_BLOCK_PLACEHOLDER` of the same length; other commands unchanged."""
+    size = pin_block_size(command)
+    if not size:
         return command
-    size = min(command[4], len(command) - 5)
     block = (PIN_BLOCK_PLACEHOLDER + b"\xff" * size)[:size]
     return command[:5] + block + command[5 + size :]
 

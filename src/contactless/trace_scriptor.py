@@ -224,14 +224,14 @@ def export_script(trace: Trace, *, show_sensitive: bool = False) -> str:
     """The trace's commands as a scriptor script, each recorded answer in a comment.
 
     The commands are written as recorded, so the script sends the card what the trace
-    did, except that unless ``show_sensitive`` a VERIFY carrying a PIN block is left out
-    (in a comment) and the answers' card data is masked: each answer is shown as
-    :func:`~contactless.trace_redact.redact` rewrites it (names replaced by a fixed
-    placeholder, so no length gives the name away in an answer that decodes; other
-    sensitive data zeroed), with
-    every value the tag dictionary marks sensitive written as ``*`` (a PAN keeps its
-    first 6 and last 4 digits, Track 2 its expiry date and service code). Comments may
-    hold any text, so the masked answers need not be hex.
+    did, except that unless ``show_sensitive`` a command carrying a PIN block (VERIFY,
+    CHANGE REFERENCE DATA) is left out (in a comment) and the answers' card data is
+    masked: each answer is shown as :func:`~contactless.trace_redact.redact` rewrites it
+    (names replaced by a fixed placeholder, so no length gives the name away in an answer
+    that decodes; other sensitive data zeroed), with every value the tag dictionary marks
+    sensitive written as ``*`` (a PAN keeps its first 6 and last 4 digits, Track 2 its
+    expiry date and service code). Comments may hold any text, so the masked answers need
+    not be hex.
     """
     shown = trace if show_sensitive else redact(trace)[0]
     lines = [

@@ -14,26 +14,25 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from . import sw
-from .apdu import PIN_DATA_INS, Command, Response
+from .apdu import Command, Response
 from .errors import ContactlessError
 from .hexutil import to_hex
 from .masking import mask_name, mask_pan
 from .tlv import Tlv, decode, encode, walk
 from .tlv.bitfields import Track2
+from .tlv.format import NAME_TAGS, is_sensitive
 from .tlv.tags import name_of, sensitive_tags
 from .tlv_view import (
     HIDDEN_BYTE,
-    NAME_TAGS,
     MaskedBytes,
     decode_problem,
-    is_sensitive,
     mask_bytes,
     name_exposure,
     plain_bytes,
     tree_lines,
 )
 from .trace import Entry, Exchange, Trace, TraceEvent
-from .trace_redact import answer_chains
+from .trace_redact import answer_chains, pin_block_size
 from .transport.base import ExchangeEvent, describe_response
 
 if TYPE_CHECKING:
@@ -208,9 +207,8 @@ def _command_hex(
     repeats a hidden length."""
     tokens = [f"{byte:02X}" for byte in command]
     if not show_sensitive:
-        if len(command) > 5 and command[1] in PIN_DATA_INS:
-            size = min(command[4], len(command) - 5)
-            tokens[5 : 5 + size] = [HIDDEN_BYTE] * size
+        size = pin_block_size(command)
+        tokens[5 : 5 + size] = [HIDDEN_BYTE] * size
         for item in fields:
             if to_hex(item.tag) in sensitive_tags():
                 end = item.offset + item.length

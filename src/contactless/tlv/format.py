@@ -22,13 +22,19 @@ from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from importlib import resources
+from typing import TYPE_CHECKING, Final
 
 from ..errors import LocalProtocolError, RemoteProtocolError
-from ..masking import SENSITIVE_TAGS, mask_value
+from ..masking import MASK, NAME_MASK, SENSITIVE_TAGS, mask_track1, mask_value
 from . import bitfields
 from ._pytlv import parse_tag
+from .tags import sensitive_tags
+
+if TYPE_CHECKING:
+    from .node import Tlv
 
 __all__ = [
+    "NAME_TAGS",
     "Country",
     "Currency",
     "amount",
@@ -44,7 +50,37 @@ __all__ = [
     "decode_text",
     "decode_time",
     "describe",
+    "is_sensitive",
+    "masked_text",
 ]
+
+#: Tags whose value holds a cardholder's name (Cardholder Name, Name Extended, Name of an
+#: Individual, and Track 1 of the card or of an identification card, with its NAME field).
+#: Masked, their length is hidden too.
+NAME_TAGS: Final = frozenset({"5F20", "9F0B", "5B", "56", "5F21"})
+#: The name tags that hold a whole Track 1 (``B<PAN>^<NAME>^<YYMM><SVC>...``).
+_TRACK1_TAGS: Final = frozenset({"56", "5F21"})
+
+
+def is_sensitive(node: Tlv) -> bool:
+    """Whether ``node``'s value is card data, masked unless asked (any scheme's row says so)."""
+    return node.tag_hex in sensitive_tags()
+
+
+def masked_text(node: Tlv) -> str:
+    """The value of a sensitive primitive node as masked text (names as :data:`NAME_MASK`)."""
+    if node.tag_hex in NAME_TAGS:
+        if node.tag_hex in _TRACK1_TAGS:
+            # Masked Track 1 (PAN 6 + 4, NAME_MASK, expiry, stars) counts no character of
+            # the name; but a track without its shape comes back as one star per character.
+            masked = mask_track1(node.value)
+            if f"^{NAME_MASK}^" in masked:
+                return masked
+        return NAME_MASK
+    if node.tag_hex in SENSITIVE_TAGS:
+        return mask_value(node.tag_hex, node.value)  # PAN 6 + 4 digits, Track 2 expiry...
+    # Sensitive per the dictionary only (9F61, Track 3, PIN data): no known shape, hide all.
+    return MASK * (2 * len(node.value))
 
 
 def _as_bytes(data: object, what: str) -> bytes:

@@ -124,9 +124,10 @@ def _node_repr(node: Tlv) -> str:
     holds its children (a READ RECORD template holds the PAN, track 2 and name), shows only
     its length and number of children, ``Tlv(70, length=65, offset=0, children=3)``. Both
     node implementations use this one function, so their reprs cannot drift apart."""
-    # Imported here: tlv_view builds on this package. It masks every tag any dictionary row
-    # marks sensitive (UnionPay's 9F61 too), as contactless tlv and trace show do.
-    from ..tlv_view import is_sensitive, masked_text
+    # Imported here: format.py imports the decoder, which imports this module. It masks every
+    # tag any dictionary row marks sensitive (UnionPay's 9F61 too), as contactless tlv and
+    # trace show do.
+    from .format import is_sensitive, masked_text
 
     tag = node.tag_hex
     if node.children is not None:

@@ -15,6 +15,7 @@ read for every record, so it can be switched while a reader is open.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import pkgutil
@@ -60,7 +61,8 @@ class CardDataFilter(logging.Filter):
         return True
 
 
-def nfcpy_logger_names(nfc: ModuleType) -> list[str]:
+@functools.cache  # lists package folders; every reader open installs the filter again
+def nfcpy_logger_names(nfc: ModuleType) -> tuple[str, ...]:
     """The logger name of nfcpy's packages in :data:`_PACKAGES` and of every module in
     them, imported or not (drivers are imported only when a device is opened)."""
     names = []
@@ -72,7 +74,7 @@ def nfcpy_logger_names(nfc: ModuleType) -> list[str]:
         names += [
             f"{package_name}.{module.name}" for module in pkgutil.iter_modules(package.__path__)
         ]
-    return names
+    return tuple(names)
 
 
 def install(nfc: ModuleType) -> None:
